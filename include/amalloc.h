@@ -1,0 +1,94 @@
+/* amalloc.h -- the public API of amalloc, a malloc replacement for Linux.
+ *
+ * amalloc is used three ways:
+ *   - LD_PRELOAD=libamalloc.so (or `amalloc-run PROGRAM`): replaces malloc, free, ... and the
+ *     C++ operators new/delete in an existing program;
+ *   - linking libamalloc.a (or libamalloc.so) into a program: the same, at link time;
+ *   - linking libamalloc-api.a: only the am_* functions below, beside the C library's own malloc.
+ *
+ * Every am_* function has the semantics of the glibc function of the same name without the
+ * prefix (errno, alignment and NULL rules included); see README.md for the details.
+ */
+#ifndef AMALLOC_H
+#define AMALLOC_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define AMALLOC_VERSION_MAJOR 0
+#define AMALLOC_VERSION_MINOR 1
+#define AMALLOC_VERSION_PATCH 0
+/* major * 10000 + minor * 100 + patch */
+#define AMALLOC_VERSION 100
+
+#if defined(__GNUC__)
+#define AM_API_ATTR_MALLOC __attribute__((malloc))
+#define AM_API_ATTR_ALLOC_SIZE(n) __attribute__((alloc_size(n)))
+#define AM_API_ATTR_ALLOC_SIZE2(n, m) __attribute__((alloc_size(n, m)))
+#else
+#define AM_API_ATTR_MALLOC
+#define AM_API_ATTR_ALLOC_SIZE(n)
+#define AM_API_ATTR_ALLOC_SIZE2(n, m)
+#endif
+
+/* ---- the C allocation API ------------------------------------------------------------- */
+void *am_malloc(size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE(1);
+void *am_calloc(size_t count, size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE2(1, 2);
+void *am_realloc(void *ptr, size_t size) AM_API_ATTR_ALLOC_SIZE(2);
+void *am_reallocarray(void *ptr, size_t count, size_t size) AM_API_ATTR_ALLOC_SIZE2(2, 3);
+void am_free(void *ptr);
+/* C23: free a block whose requested size (and alignment) the caller knows. A size that does
+ * not fit the block is reported as heap corruption. */
+void am_free_sized(void *ptr, size_t size);
+void am_free_aligned_sized(void *ptr, size_t alignment, size_t size);
+
+int am_posix_memalign(void **out, size_t alignment, size_t size);
+void *am_aligned_alloc(size_t alignment, size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE(2);
+void *am_memalign(size_t alignment, size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE(2);
+void *am_valloc(size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE(1);
+void *am_pvalloc(size_t size) AM_API_ATTR_MALLOC;
+
+/* Bytes usable at ptr (>= the size asked for); 0 for NULL. */
+size_t am_malloc_usable_size(const void *ptr);
+
+/* ---- introspection (glibc shapes) ----------------------------------------------------- */
+/* Same layout as glibc's struct mallinfo2 (all fields size_t). */
+struct am_mallinfo2 {
+  size_t arena;    /* bytes mapped for small and medium blocks (segments) */
+  size_t ordblks;  /* number of segments */
+  size_t smblks;   /* 0 */
+  size_t hblks;    /* number of large blocks (each its own mapping) */
+  size_t hblkhd;   /* bytes mapped for large blocks */
+  size_t usmblks;  /* 0 */
+  size_t fsmblks;  /* 0 */
+  size_t uordblks; /* bytes in blocks handed out (small, medium and large) */
+  size_t fordblks; /* bytes mapped in segments but not handed out */
+  size_t keepcost; /* 0 */
+};
+struct am_mallinfo {
+  int arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+};
+struct am_mallinfo2 am_mallinfo2(void);
+struct am_mallinfo am_mallinfo(void);
+/* Returns free memory to the OS now. Returns 1 if anything was released, else 0. */
+int am_malloc_trim(size_t pad);
+/* Prints a summary to stderr. */
+void am_malloc_stats(void);
+/* Writes an XML report like glibc's; options must be 0 (else -1 with EINVAL). */
+int am_malloc_info(int options, FILE *stream);
+/* Accepted for compatibility; amalloc has no glibc tunables. Returns 1. */
+int am_mallopt(int param, int value);
+
+/* ---- amalloc-specific ------------------------------------------------------------------ */
+/* The version as AMALLOC_VERSION. */
+int am_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AMALLOC_H */

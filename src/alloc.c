@@ -1,0 +1,233 @@
+/* alloc.c -- the am_* allocation API: malloc, free and their relatives.
+ *
+ * Fast paths:
+ *   am_malloc  size -> class (one table load up to 1 KiB), pop the current slab's free list;
+ *              anything else is _am_heap_malloc_generic (heap.c).
+ *   am_free    mask the pointer to its segment, test the segment map (the O(1) "is this
+ *              amalloc's" check, which also catches NULL), and if the calling thread owns the
+ *              segment push the block on its slab's free list. Other threads' blocks, large
+ *              blocks and bad pointers go to am_free_generic.
+ */
+#include "internal.h"
+
+am_inline void am_ensure_init(void) {
+  if (am_unlikely(atomic_load_explicit(&am_g.init_state, memory_order_acquire) != 2)) _am_process_init();
+}
+
+/* A block of `size` <= AM_MEDIUM_MAX bytes from `heap`. */
+am_inline void *am_heap_malloc_small(am_heap_t *heap, size_t size) {
+  size_t cls = am_size_class(size);
+  am_slab_t *slab = heap->current[cls];
+  am_block_t *b = slab->free;
+  if (am_likely(b != NULL)) {
+    slab->free = b->next;
+    slab->used++;
+    return b;
+  }
+  if (am_unlikely(heap == &am_heap_empty)) {
+    /* first allocation of this thread (maybe of the process: the class tables are only
+     * valid after init, so compute the class again) */
+    am_ensure_init();
+    cls = am_size_class(size);
+  }
+  return _am_heap_malloc_generic(heap, cls);
+}
+
+AM_EXPORT void *am_malloc(size_t size) {
+  if (am_likely(size <= AM_MEDIUM_MAX)) return am_heap_malloc_small(am_heap_get(), size);
+  am_ensure_init();
+  return _am_large_alloc(size, 0, false);
+}
+
+AM_EXPORT void *am_calloc(size_t count, size_t size) {
+  size_t total;
+  if (am_unlikely(__builtin_mul_overflow(count, size, &total))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (am_likely(total <= AM_MEDIUM_MAX)) {
+    void *p = am_heap_malloc_small(am_heap_get(), total);
+    if (am_likely(p != NULL)) memset(p, 0, total);
+    return p;
+  }
+  am_ensure_init();
+  return _am_large_alloc(total, 0, true);   /* a fresh mapping is already zero */
+}
+
+/* ---- free ------------------------------------------------------------------------------- */
+
+static am_cold void am_free_unknown(void *p, const char *what) {
+  if (p == NULL) return;
+  _am_fatal(what, p);
+}
+
+/* Returns the slab of small/medium block p in seg, checking that it is in use. */
+static am_slab_t *am_checked_slab(am_segment_t *seg, void *p, const char *what) {
+  am_slab_t *slab = am_segment_slab_of(seg, p);
+  if (am_unlikely(slab->bsize == 0 || (uint8_t *)p < slab->start)) _am_fatal(what, p);
+  return slab;
+}
+
+/* Free of a block the calling thread does not own: a large block, or a block of another
+ * thread's (or an abandoned) segment, which goes on the slab's atomic remote list. */
+static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
+  if (seg->kind == AM_SEGMENT_LARGE) {
+    _am_large_free(seg, p);
+    return;
+  }
+  am_slab_t *slab = am_checked_slab(seg, p, "free of a pointer that is not in use (double free?)");
+  /* Flag the segment before the push: once the block is on the list the owner may find the
+   * segment empty and unmap it, so nothing may touch the segment after the push. */
+  if (atomic_load_explicit(&seg->remote_pending, memory_order_relaxed) == 0)
+    atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
+  am_block_t *b = p;
+  am_block_t *head = atomic_load_explicit(&slab->remote, memory_order_relaxed);
+  do {
+    b->next = head;
+  } while (!atomic_compare_exchange_weak_explicit(&slab->remote, &head, b, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+AM_EXPORT void am_free(void *p) {
+  am_segment_t *seg = am_ptr_segment(p);
+  if (am_unlikely(!am_segmap_contains(seg))) {
+    am_free_unknown(p, "free of a pointer that amalloc did not allocate");
+    return;
+  }
+  am_heap_t *heap = am_heap_get();
+  if (am_likely(atomic_load_explicit(&seg->heap, memory_order_relaxed) == heap)) {
+    am_slab_t *slab = am_segment_slab_of(seg, p);
+    am_block_t *b = p;
+    b->next = slab->free;
+    slab->free = b;
+    if (am_unlikely(--slab->used == 0 || slab->state != AM_SLAB_AVAIL)) _am_heap_free_slow(heap, slab);
+    return;
+  }
+  am_free_generic(seg, p);
+}
+
+/* ---- sizes ------------------------------------------------------------------------------ */
+
+AM_EXPORT size_t am_malloc_usable_size(const void *p) {
+  am_segment_t *seg = am_ptr_segment(p);
+  if (am_unlikely(!am_segmap_contains(seg))) {
+    if (p == NULL) return 0;
+    _am_fatal("malloc_usable_size of a pointer that amalloc did not allocate", p);
+  }
+  if (seg->kind == AM_SEGMENT_LARGE) {
+    if ((const uint8_t *)p != seg->large_block)
+      _am_fatal("malloc_usable_size of a pointer inside a large block", p);
+    return seg->large_size;
+  }
+  return am_checked_slab(seg, (void *)p, "malloc_usable_size of a pointer that is not in use")->bsize;
+}
+
+AM_EXPORT void am_free_sized(void *p, size_t size) {
+  if (p == NULL) return;
+  if (am_unlikely(size > am_malloc_usable_size(p)))
+    _am_fatal("free_sized with a size larger than the block", p);
+  am_free(p);
+}
+
+AM_EXPORT void am_free_aligned_sized(void *p, size_t alignment, size_t size) {
+  if (p == NULL) return;
+  if (am_unlikely(alignment != 0 && ((uintptr_t)p & (alignment - 1)) != 0))
+    _am_fatal("free_aligned_sized of a pointer without that alignment", p);
+  am_free_sized(p, size);
+}
+
+/* ---- realloc ---------------------------------------------------------------------------- */
+
+AM_EXPORT void *am_realloc(void *p, size_t size) {
+  if (p == NULL) return am_malloc(size);
+  if (size == 0) {            /* glibc: free and return NULL */
+    am_free(p);
+    return NULL;
+  }
+  am_segment_t *seg = am_ptr_segment(p);
+  if (am_unlikely(!am_segmap_contains(seg)))
+    _am_fatal("realloc of a pointer that amalloc did not allocate", p);
+  if (seg->kind == AM_SEGMENT_LARGE) return _am_large_realloc(seg, p, size);
+  size_t bsize = am_checked_slab(seg, p, "realloc of a pointer that is not in use")->bsize;
+  /* Keep the block when the new size fits and does not waste more than half of it. */
+  if (size <= bsize && (size >= bsize / 2 || bsize <= 32)) return p;
+  void *q = am_malloc(size);
+  if (q == NULL) return NULL;
+  memcpy(q, p, size < bsize ? size : bsize);
+  am_free(p);
+  return q;
+}
+
+AM_EXPORT void *am_reallocarray(void *p, size_t count, size_t size) {
+  size_t total;
+  if (am_unlikely(__builtin_mul_overflow(count, size, &total))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return am_realloc(p, total);
+}
+
+/* ---- aligned allocation ----------------------------------------------------------------- */
+
+/* `align` is a power of two. Small requests use the first class at least as large whose block
+ * size is a multiple of `align`: every block of such a class is aligned, since slabs start on
+ * page boundaries. */
+static void *am_malloc_aligned(size_t align, size_t size) {
+  if (align <= 16) {
+    if (align > 8 && size < 16) size = 16;
+    return am_malloc(size);
+  }
+  am_ensure_init();
+  if (align <= AM_CLASS_ALIGN_MAX && size <= AM_MEDIUM_MAX) {
+    for (size_t cls = am_size_class(size < align ? align : size); cls < AM_CLASS_COUNT; cls++) {
+      if ((am_class_size[cls] & (align - 1)) == 0)
+        return am_heap_malloc_small(am_heap_get(), am_class_size[cls]);
+    }
+  }
+  return _am_large_alloc(size, align, false);
+}
+
+AM_EXPORT int am_posix_memalign(void **out, size_t align, size_t size) {
+  if (!am_is_pow2(align) || (align % sizeof(void *)) != 0) return EINVAL;
+  int saved = errno;
+  void *p = am_malloc_aligned(align, size);
+  errno = saved;
+  if (p == NULL) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+AM_EXPORT void *am_aligned_alloc(size_t align, size_t size) {
+  if (!am_is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return am_malloc_aligned(align, size);
+}
+
+AM_EXPORT void *am_memalign(size_t align, size_t size) {
+  if (align == 0) return am_malloc(size);       /* glibc: alignment 0 means none */
+  if (!am_is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return am_malloc_aligned(align, size);
+}
+
+AM_EXPORT void *am_valloc(size_t size) {
+  am_ensure_init();
+  return am_malloc_aligned(am_g.page_size, size);
+}
+
+AM_EXPORT void *am_pvalloc(size_t size) {
+  am_ensure_init();
+  size_t page = am_g.page_size;
+  if (size > AM_MAX_REQUEST) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t rounded = size == 0 ? page : am_align_up(size, page);
+  return am_malloc_aligned(page, rounded);
+}
+
+AM_EXPORT int am_version(void) { return AMALLOC_VERSION; }

@@ -1,0 +1,30 @@
+/* globals.c -- all process-wide state of amalloc, in one place.
+ *
+ *   am_g            the am_global_t in types.h: page size, process secret, init state, the
+ *                   thread key, the mmap placement hint, the abandoned-segment lists and the
+ *                   heap pool with their two locks, and the statistics counters.
+ *   am_segmap       one bit per 4 MiB of address space: set while a segment starts there. It
+ *                   is 4 MiB of zero-initialised .bss that the kernel faults in lazily, so a
+ *                   process touches only the words for the address ranges it really uses.
+ *   am_slab_empty   a slab with no free block, and
+ *   am_heap_empty   a heap whose every class points to it: the initial value of each thread's
+ *                   heap pointer, so the malloc fast path needs no "is this thread set up"
+ *                   test (its first allocation simply takes the slow path).
+ *   am_tls_heap     (heap.c) the calling thread's heap; the only thread-local variable.
+ *
+ * Everything else is owned by a heap, i.e. by one thread.
+ */
+#include "internal.h"
+
+static am_global_t am_g = {
+  .abandoned_lock = PTHREAD_MUTEX_INITIALIZER,
+  .heap_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static _Atomic(uint64_t) am_segmap[AM_SEGMAP_WORDS];
+
+am_slab_t am_slab_empty;
+
+am_heap_t am_heap_empty = {
+  .current = { [0 ... AM_CLASS_COUNT - 1] = &am_slab_empty },
+};

@@ -1,0 +1,264 @@
+/* heap.c -- thread heaps and the slabs they allocate from.
+ *
+ * Each thread's heap keeps, per size class, a queue of slabs; the head of the queue is
+ * heap->current[cls], the slab the malloc fast path pops from. Slabs that had no free block
+ * when the slow path looked at them move to heap->full. Blocks come back three ways:
+ *   - freed by the owning thread: pushed on slab->free (fast path, no atomics);
+ *   - freed by another thread: pushed on the atomic slab->remote stack, and the segment's
+ *     remote_pending flag set; the owner collects them in the slow path;
+ *   - at thread exit the heap's segments are abandoned, and another heap adopts them.
+ *
+ * Policy: a slab whose last block is freed is given back to its segment, unless it is the
+ * head of its class queue (so a program that allocates and frees one block in a loop keeps
+ * its slab instead of re-initialising one each time).
+ */
+#include "internal.h"
+
+AM_TLS am_heap_t *am_tls_heap = &am_heap_empty;
+
+/* ---- slabs ------------------------------------------------------------------------------ */
+
+/* Carves up to AM_EXTEND_BYTES more blocks onto the free list. */
+static void am_slab_extend(am_slab_t *slab) {
+  size_t bsize = slab->bsize;
+  size_t n = AM_EXTEND_BYTES / bsize;
+  if (n == 0) n = 1;
+  if (n > slab->reserved - slab->capacity) n = slab->reserved - slab->capacity;
+  uint8_t *first = slab->start + (size_t)slab->capacity * bsize;
+  uint8_t *p = first;
+  for (size_t i = 1; i < n; i++, p += bsize) ((am_block_t *)p)->next = (am_block_t *)(p + bsize);
+  ((am_block_t *)p)->next = slab->free;
+  slab->free = (am_block_t *)first;
+  slab->capacity += (uint32_t)n;
+}
+
+AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls) {
+  (void)seg;
+  slab->bsize = am_class_size[cls];
+  slab->cls = (uint8_t)cls;
+  slab->used = 0;
+  slab->capacity = 0;
+  slab->free = NULL;
+  slab->next = slab->prev = NULL;
+  slab->state = AM_SLAB_AVAIL;
+  atomic_store_explicit(&slab->remote, NULL, memory_order_relaxed);
+  am_slab_extend(slab);
+}
+
+/* Moves blocks freed by other threads onto the free list. Returns how many. */
+AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
+  if (atomic_load_explicit(&slab->remote, memory_order_relaxed) == NULL) return 0;
+  am_block_t *list = atomic_exchange_explicit(&slab->remote, NULL, memory_order_acquire);
+  if (list == NULL) return 0;
+  size_t n = 1;
+  am_block_t *tail = list;
+  while (tail->next != NULL) {
+    tail = tail->next;
+    n++;
+  }
+  if (am_unlikely(n > slab->used)) _am_fatal("heap corruption: more blocks freed than allocated (double free?)", list);
+  tail->next = slab->free;
+  slab->free = list;
+  slab->used -= (uint32_t)n;
+  return n;
+}
+
+/* ---- the class queues and the full list -------------------------------------------------- */
+
+static bool am_queue_is_empty(am_heap_t *heap, size_t cls) {
+  return heap->current[cls] == &am_slab_empty;
+}
+
+/* Puts a slab with free blocks into its class queue: second place, so the current slab keeps
+ * being used until it runs out (first place when the queue is empty). */
+AM_INTERNAL void _am_heap_queue_slab(am_heap_t *heap, am_slab_t *slab) {
+  size_t cls = slab->cls;
+  slab->state = AM_SLAB_AVAIL;
+  if (am_queue_is_empty(heap, cls)) {
+    slab->next = slab->prev = NULL;
+    heap->current[cls] = slab;
+    return;
+  }
+  am_slab_t *head = heap->current[cls];
+  slab->prev = head;
+  slab->next = head->next;
+  if (head->next != NULL) head->next->prev = slab;
+  head->next = slab;
+}
+
+static void am_queue_push_front(am_heap_t *heap, am_slab_t *slab) {
+  size_t cls = slab->cls;
+  slab->state = AM_SLAB_AVAIL;
+  slab->prev = NULL;
+  slab->next = am_queue_is_empty(heap, cls) ? NULL : heap->current[cls];
+  if (slab->next != NULL) slab->next->prev = slab;
+  heap->current[cls] = slab;
+}
+
+AM_INTERNAL void _am_heap_full_push(am_heap_t *heap, am_slab_t *slab) {
+  slab->state = AM_SLAB_FULL;
+  slab->prev = NULL;
+  slab->next = heap->full;
+  if (heap->full != NULL) heap->full->prev = slab;
+  heap->full = slab;
+}
+
+/* Removes a slab from whichever list it is in. */
+AM_INTERNAL void _am_heap_unlink_slab(am_heap_t *heap, am_slab_t *slab) {
+  if (slab->state == AM_SLAB_AVAIL) {
+    if (slab->prev != NULL) slab->prev->next = slab->next;
+    else heap->current[slab->cls] = slab->next != NULL ? slab->next : &am_slab_empty;
+  } else {
+    am_assert(slab->state == AM_SLAB_FULL);
+    if (slab->prev != NULL) slab->prev->next = slab->next;
+    else heap->full = slab->next;
+  }
+  if (slab->next != NULL) slab->next->prev = slab->prev;
+  slab->next = slab->prev = NULL;
+}
+
+/* Looks for full slabs that other threads have freed blocks into, in the segments flagged
+ * by a remote free, and queues them again. Returns how many slabs were queued. */
+static size_t am_heap_collect_remote(am_heap_t *heap) {
+  size_t queued = 0;
+  for (size_t kind = 0; kind < 2; kind++) {
+    for (am_segment_t *seg = heap->segments[kind]; seg != NULL;) {
+      am_segment_t *next = seg->next;   /* seg may be unmapped below */
+      if (atomic_load_explicit(&seg->remote_pending, memory_order_relaxed) != 0) {
+        atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
+        for (size_t i = 0; i < seg->slab_count; i++) {
+          am_slab_t *slab = &seg->slabs[i];
+          if (slab->state != AM_SLAB_FULL) continue;
+          if (atomic_load_explicit(&slab->remote, memory_order_relaxed) == NULL) continue;
+          _am_heap_unlink_slab(heap, slab);
+          _am_slab_collect(slab);
+          if (slab->used == 0) {
+            if (_am_segment_slab_free(heap, slab)) break;  /* the segment is gone */
+          } else {
+            _am_heap_queue_slab(heap, slab);
+            queued++;
+          }
+        }
+      }
+      seg = next;
+    }
+  }
+  return queued;
+}
+
+/* ---- malloc slow path ------------------------------------------------------------------- */
+
+/* Allocates a block of class `cls` when the current slab's free list is empty: collects
+ * remote frees, walks the class queue, revives full slabs, and finally takes a new slab. */
+AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls) {
+  if (am_unlikely(heap == &am_heap_empty)) {
+    heap = _am_heap_init_thread();
+    if (heap == NULL) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  bool revived = false;
+  for (;;) {
+    am_slab_t *slab = heap->current[cls];
+    while (slab != &am_slab_empty) {
+      if (slab->free == NULL) _am_slab_collect(slab);
+      if (slab->free == NULL && slab->capacity < slab->reserved) am_slab_extend(slab);
+      am_block_t *b = slab->free;
+      if (b != NULL) {
+        slab->free = b->next;
+        slab->used++;
+        return b;
+      }
+      /* no free block: park it in the full list */
+      _am_heap_unlink_slab(heap, slab);
+      _am_heap_full_push(heap, slab);
+      slab = heap->current[cls];
+    }
+    if (revived) break;
+    revived = true;
+    if (am_heap_collect_remote(heap) == 0 || am_queue_is_empty(heap, cls)) break;
+  }
+  am_slab_t *slab = _am_segment_slab_alloc(heap, cls);
+  if (slab == NULL) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  am_queue_push_front(heap, slab);
+  am_block_t *b = slab->free;
+  slab->free = b->next;
+  slab->used++;
+  return b;
+}
+
+/* ---- free slow path --------------------------------------------------------------------- */
+
+/* Called by the local free fast path when a slab became empty or was in the full list. */
+AM_INTERNAL void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab) {
+  if (slab->used == 0) {
+    if (slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab) return;  /* keep */
+    _am_heap_unlink_slab(heap, slab);
+    _am_segment_slab_free(heap, slab);
+    return;
+  }
+  if (slab->state == AM_SLAB_FULL) {
+    _am_heap_unlink_slab(heap, slab);
+    _am_heap_queue_slab(heap, slab);
+  }
+}
+
+/* ---- thread start and exit -------------------------------------------------------------- */
+
+static am_heap_t *am_heap_new(void) {
+  am_heap_t *heap = NULL;
+  pthread_mutex_lock(&am_g.heap_lock);
+  if (am_g.heap_pool != NULL) {
+    heap = am_g.heap_pool;
+    am_g.heap_pool = heap->next_free;
+  } else {
+    size_t size = am_align_up(sizeof(am_heap_t), 64);
+    if (am_g.meta_next == NULL || (size_t)(am_g.meta_end - am_g.meta_next) < size) {
+      /* Heap structs come from their own segment-aligned chunk (never on the segment map,
+       * so a pointer into it is never taken for a block). */
+      uint8_t *chunk = _am_os_alloc_aligned(AM_SEGMENT_SIZE, AM_SEGMENT_SIZE, 0);
+      if (chunk != NULL) {
+        am_g.meta_next = chunk;
+        am_g.meta_end = chunk + AM_SEGMENT_SIZE;
+      }
+    }
+    if (am_g.meta_next != NULL && (size_t)(am_g.meta_end - am_g.meta_next) >= size) {
+      heap = (am_heap_t *)am_g.meta_next;
+      am_g.meta_next += size;
+    }
+  }
+  pthread_mutex_unlock(&am_g.heap_lock);
+  return heap;
+}
+
+AM_INTERNAL am_heap_t *_am_heap_init_thread(void) {
+  _am_process_init();
+  am_heap_t *heap = am_heap_new();
+  if (heap == NULL) return NULL;
+  memset(heap, 0, sizeof(*heap));
+  for (size_t c = 0; c < AM_CLASS_COUNT; c++) heap->current[c] = &am_slab_empty;
+  heap->thread_serial = atomic_fetch_add_explicit(&am_g.thread_serial, 1, memory_order_relaxed);
+  am_stat_add(&am_g.stat_threads, 1);
+  am_tls_heap = heap;
+  /* Set last: pthread_setspecific may itself allocate (for high key numbers), which then
+   * finds the heap already in place. */
+  if (am_g.init_state == 2) pthread_setspecific(am_g.thread_key, heap);
+  return heap;
+}
+
+/* The thread key's destructor: abandons the heap's segments for other threads to adopt. */
+AM_INTERNAL void _am_heap_thread_done(void *value) {
+  (void)value;
+  am_heap_t *heap = am_tls_heap;
+  if (heap == &am_heap_empty) return;
+  am_tls_heap = &am_heap_empty;
+  _am_segment_abandon_all(heap);
+  pthread_mutex_lock(&am_g.heap_lock);
+  heap->next_free = am_g.heap_pool;
+  am_g.heap_pool = heap;
+  pthread_mutex_unlock(&am_g.heap_lock);
+}

@@ -1,0 +1,60 @@
+/* init.c -- process start-up, thread exit hook and fork handlers.
+ *
+ * Bootstrap rules: nothing here calls malloc through the public symbols, uses stdio or dlsym.
+ * _am_process_init runs once, from the library constructor or from the first allocation,
+ * whichever comes first (a preloaded library's allocator is called by libc before any
+ * constructor runs). It reads the page size and the process secret (os.c), builds the
+ * size-class tables, creates the thread key whose destructor abandons an exiting thread's heap,
+ * and registers the fork handlers.
+ *
+ * fork: the prepare handler takes amalloc's two locks (abandoned segments, heap pool), so the
+ * child never inherits them held; everything else is owned by single threads. In the child
+ * only the forking thread lives on; the other threads' heaps and segments stay as they were
+ * (their blocks can still be freed, into remote lists), which is what every allocator does.
+ */
+#include "internal.h"
+
+#include <sched.h>
+
+static AM_TLS bool am_initializing;     /* this thread is inside _am_process_init */
+
+static void am_fork_prepare(void) { _am_lock_all(); }
+static void am_fork_parent(void) { _am_unlock_all(); }
+static void am_fork_child(void) {
+  pthread_mutex_init(&am_g.abandoned_lock, NULL);
+  pthread_mutex_init(&am_g.heap_lock, NULL);
+}
+
+AM_INTERNAL void _am_lock_all(void) {
+  pthread_mutex_lock(&am_g.heap_lock);
+  pthread_mutex_lock(&am_g.abandoned_lock);
+}
+AM_INTERNAL void _am_unlock_all(void) {
+  pthread_mutex_unlock(&am_g.abandoned_lock);
+  pthread_mutex_unlock(&am_g.heap_lock);
+}
+
+AM_INTERNAL void _am_process_init(void) {
+  if (atomic_load_explicit(&am_g.init_state, memory_order_acquire) == 2) return;
+  if (am_initializing) return;            /* re-entered from a call made during init */
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&am_g.init_state, &expected, 1)) {
+    /* another thread is initialising: wait for it */
+    while (atomic_load_explicit(&am_g.init_state, memory_order_acquire) != 2) sched_yield();
+    return;
+  }
+  am_initializing = true;
+  _am_os_init();
+  _am_sizeclass_init();
+  if (pthread_key_create(&am_g.thread_key, _am_heap_thread_done) != 0)
+    _am_fatal("cannot create the thread key", NULL);
+  pthread_atfork(am_fork_prepare, am_fork_parent, am_fork_child);
+  atomic_store_explicit(&am_g.init_state, 2, memory_order_release);
+  am_initializing = false;
+  /* a heap created while init was under way was not registered with the key yet */
+  if (am_tls_heap != &am_heap_empty) pthread_setspecific(am_g.thread_key, am_tls_heap);
+}
+
+/* Priority 101: before ordinary constructors, so that the fork handlers are registered
+ * early (they then run last in prepare, after other libraries have taken their locks). */
+__attribute__((constructor(101))) static void am_constructor(void) { _am_process_init(); }

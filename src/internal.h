@@ -1,0 +1,133 @@
+/* internal.h -- what the files of amalloc share: compiler helpers, checks, the small inline
+ * helpers of the hot paths, and the cross-file functions grouped by the file that owns them.
+ *
+ * amalloc is compiled as one translation unit (unity.c), so every cross-file function is
+ * `static` (AM_INTERNAL) and the compiler sees all of it.
+ */
+#ifndef AM_INTERNAL_H
+#define AM_INTERNAL_H
+
+#include "types.h"
+#include "../include/amalloc.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- compiler helpers -------------------------------------------------------------------- */
+#define am_likely(x) __builtin_expect(!!(x), 1)
+#define am_unlikely(x) __builtin_expect(!!(x), 0)
+#define am_noinline __attribute__((noinline))
+#define am_cold __attribute__((cold, noinline))
+#define am_inline static inline __attribute__((always_inline))
+#define AM_INTERNAL static __attribute__((unused))
+#define AM_EXPORT __attribute__((visibility("default")))
+#define AM_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* ---- checks ------------------------------------------------------------------------------ */
+AM_INTERNAL _Noreturn void _am_fatal(const char *what, const void *ptr);
+#if AM_DEBUG >= 1
+#define am_assert(c) ((c) ? (void)0 : _am_fatal("internal assertion failed: " #c, NULL))
+#else
+#define am_assert(c) ((void)0)
+#endif
+#if AM_DEBUG >= 2
+#define am_assert_expensive(c) am_assert(c)
+#else
+#define am_assert_expensive(c) ((void)0)
+#endif
+
+/* ---- globals.c --------------------------------------------------------------------------- */
+static am_global_t am_g;
+static _Atomic(uint64_t) am_segmap[AM_SEGMAP_WORDS];
+extern am_slab_t am_slab_empty;
+extern am_heap_t am_heap_empty;
+
+/* ---- message.c --------------------------------------------------------------------------- */
+AM_INTERNAL void _am_message(const char *prefix, const char *what, const void *ptr);
+AM_INTERNAL size_t _am_fmt_size(char *buf, size_t cap, size_t value);
+
+/* ---- os.c: the only caller of mmap / munmap / madvise / mremap --------------------------- */
+AM_INTERNAL void _am_os_init(void);
+AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_offset);
+AM_INTERNAL void _am_os_free(void *p, size_t size);
+AM_INTERNAL bool _am_os_purge(void *p, size_t size);
+AM_INTERNAL bool _am_os_resize_inplace(void *p, size_t old_size, size_t new_size);
+AM_INTERNAL bool _am_os_move(void *p, size_t old_size, size_t new_size, void *target);
+
+/* ---- sizeclass.c ------------------------------------------------------------------------- */
+AM_INTERNAL void _am_sizeclass_init(void);
+static uint8_t am_class_of_small[AM_TABLE_MAX / 8 + 1];
+static uint32_t am_class_size[AM_CLASS_COUNT];
+
+/* The class of a request of `size` bytes (size <= AM_MEDIUM_MAX). */
+am_inline size_t am_size_class(size_t size) {
+  if (am_likely(size <= AM_TABLE_MAX)) return am_class_of_small[(size + 7) >> 3];
+  size_t s = size - 1;
+  size_t e = 63 - (size_t)__builtin_clzl(s);        /* 2^e <= s < 2^(e+1), e >= 10 */
+  return 9 + (e - 7) * 4 + ((s >> (e - 2)) & 3);
+}
+
+/* ---- segment.c --------------------------------------------------------------------------- */
+am_inline am_segment_t *am_ptr_segment(const void *p) {
+  /* p - 1: a block that starts exactly on a segment boundary (a large block aligned to 4 MiB
+   * or more) belongs to the header just below it. */
+  return (am_segment_t *)(((uintptr_t)p - 1) & ~(uintptr_t)AM_SEGMENT_MASK);
+}
+/* True when `seg` is the base of a segment amalloc mapped (an O(1) ownership test that never
+ * dereferences a foreign pointer). NULL and addresses above the user range are false. */
+am_inline bool am_segmap_contains(const am_segment_t *seg) {
+  uintptr_t idx = (uintptr_t)seg >> AM_SEGMENT_SHIFT;
+  if (am_unlikely(idx >= AM_SEGMAP_BITS)) return false;
+  return (atomic_load_explicit(&am_segmap[idx >> 6], memory_order_relaxed) >> (idx & 63)) & 1;
+}
+am_inline am_slab_t *am_segment_slab_of(am_segment_t *seg, const void *p) {
+  return &seg->slabs[((uintptr_t)p - (uintptr_t)seg) >> seg->slab_shift];
+}
+AM_INTERNAL void _am_segmap_set(am_segment_t *seg, bool on);
+AM_INTERNAL size_t _am_segment_header_size(void);
+AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls);
+AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab);
+AM_INTERNAL void _am_segment_abandon_all(am_heap_t *heap);
+AM_INTERNAL size_t _am_segment_trim(am_heap_t *heap);
+AM_INTERNAL size_t _am_segment_reclaim_all(am_heap_t *heap);
+
+am_inline am_segment_t *am_slab_segment(const am_slab_t *slab) {
+  return (am_segment_t *)((uintptr_t)slab & ~(uintptr_t)AM_SEGMENT_MASK);
+}
+
+/* ---- heap.c ------------------------------------------------------------------------------ */
+extern AM_TLS am_heap_t *am_tls_heap;
+am_inline am_heap_t *am_heap_get(void) { return am_tls_heap; }
+AM_INTERNAL am_heap_t *_am_heap_init_thread(void);
+AM_INTERNAL void _am_heap_thread_done(void *value);
+AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls);
+AM_INTERNAL void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab);
+AM_INTERNAL void _am_heap_queue_slab(am_heap_t *heap, am_slab_t *slab);
+AM_INTERNAL void _am_heap_unlink_slab(am_heap_t *heap, am_slab_t *slab);
+AM_INTERNAL void _am_heap_full_push(am_heap_t *heap, am_slab_t *slab);
+AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab);
+AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls);
+
+/* ---- large.c ----------------------------------------------------------------------------- */
+AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero);
+AM_INTERNAL void _am_large_free(am_segment_t *seg, void *p);
+AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size);
+
+/* ---- init.c ------------------------------------------------------------------------------ */
+AM_INTERNAL void _am_process_init(void);
+AM_INTERNAL void _am_lock_all(void);
+AM_INTERNAL void _am_unlock_all(void);
+
+/* ---- stats.c ----------------------------------------------------------------------------- */
+am_inline void am_stat_add(_Atomic(size_t) *c, size_t n) {
+  atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+am_inline void am_stat_sub(_Atomic(size_t) *c, size_t n) {
+  atomic_fetch_sub_explicit(c, n, memory_order_relaxed);
+}
+
+/* ---- small helpers ----------------------------------------------------------------------- */
+am_inline size_t am_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+am_inline bool am_is_pow2(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
+#endif /* AM_INTERNAL_H */

@@ -1,0 +1,75 @@
+/* message.c -- messages to stderr without stdio and without allocating.
+ *
+ * Errors print one line `amalloc: error: <what> (pointer 0x...)` and abort(); warnings and
+ * verbose output use the same writer. Messages are built in a stack buffer and written with
+ * one write(2), so they work during bootstrap, inside a fork handler and on a corrupt heap.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+static size_t am_fmt_hex(char *buf, size_t cap, uintptr_t v) {
+  char tmp[2 + 16];
+  size_t n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v != 0 && n < 16);
+  size_t len = 0;
+  if (cap < n + 3) return 0;
+  buf[len++] = '0';
+  buf[len++] = 'x';
+  while (n > 0) buf[len++] = tmp[--n];
+  return len;
+}
+
+AM_INTERNAL size_t _am_fmt_size(char *buf, size_t cap, size_t value) {
+  char tmp[24];
+  size_t n = 0;
+  do {
+    tmp[n++] = (char)('0' + value % 10);
+    value /= 10;
+  } while (value != 0);
+  if (cap < n) return 0;
+  size_t len = 0;
+  while (n > 0) buf[len++] = tmp[--n];
+  return len;
+}
+
+static size_t am_fmt_str(char *buf, size_t cap, const char *s) {
+  size_t len = 0;
+  while (s[len] != 0 && len < cap) {
+    buf[len] = s[len];
+    len++;
+  }
+  return len;
+}
+
+/* Writes "amalloc: <prefix><what>[ (pointer 0x...)]\n" to stderr, preserving errno. */
+AM_INTERNAL void _am_message(const char *prefix, const char *what, const void *ptr) {
+  char buf[512];
+  size_t len = 0;
+  int saved = errno;
+  len += am_fmt_str(buf + len, sizeof(buf) - 40 - len, "amalloc: ");
+  len += am_fmt_str(buf + len, sizeof(buf) - 40 - len, prefix);
+  len += am_fmt_str(buf + len, sizeof(buf) - 40 - len, what);
+  if (ptr != NULL) {
+    len += am_fmt_str(buf + len, sizeof(buf) - len, " (pointer ");
+    len += am_fmt_hex(buf + len, sizeof(buf) - len, (uintptr_t)ptr);
+    buf[len++] = ')';
+  }
+  buf[len++] = '\n';
+  size_t off = 0;
+  while (off < len) {
+    ssize_t w = write(STDERR_FILENO, buf + off, len - off);
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  errno = saved;
+}
+
+AM_INTERNAL _Noreturn void _am_fatal(const char *what, const void *ptr) {
+  _am_message("error: ", what, ptr);
+  abort();
+}

@@ -1,0 +1,133 @@
+/* os.c -- the only file that calls mmap, munmap, madvise and mremap.
+ *
+ * Contract with the rest of amalloc:
+ *   - every mapping is MAP_PRIVATE | MAP_ANONYMOUS (| MAP_NORESERVE): fresh memory reads as
+ *     zero and is faulted in lazily by the kernel;
+ *   - failure to get memory returns NULL / false with errno = ENOMEM, never a crash;
+ *   - an munmap that the kernel refuses means amalloc's own bookkeeping is wrong: that is
+ *     reported and aborts.
+ *
+ * Placement: amalloc needs mappings aligned to 4 MiB (AM_SEGMENT_SIZE) or more. The kernel
+ * places an mmap at a free hint address, so the usual cost is one mmap: we hand out hints from
+ * a bump pointer in an otherwise unused part of the address space (starting at 2 TiB plus a
+ * random offset). If the kernel does not honour a hint (the range is taken, or a sanitizer
+ * owns that range) we fall back to mapping size + alignment and unmapping the excess, and
+ * after 16 misses we stop using hints.
+ */
+#include "internal.h"
+
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define AM_MAP_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+#define AM_HINT_BASE ((uintptr_t)2 << 40)       /* 2 TiB */
+#define AM_HINT_END ((uintptr_t)64 << 40)       /* stop before 64 TiB */
+
+AM_INTERNAL void _am_os_init(void) {
+  long ps = sysconf(_SC_PAGESIZE);
+  am_g.page_size = (ps > 0 && am_is_pow2((size_t)ps)) ? (size_t)ps : 4096;
+  /* AT_RANDOM: 16 random bytes the kernel gives every process (no syscall, no allocation). */
+  uintptr_t secret = (uintptr_t)&ps ^ (uintptr_t)getpid() * 0x9e3779b97f4a7c15ull;
+  const uint8_t *r = (const uint8_t *)getauxval(AT_RANDOM);
+  if (r != NULL) {
+    uint64_t a, b;
+    memcpy(&a, r, 8);
+    memcpy(&b, r + 8, 8);
+    secret ^= a ^ (b << 1);
+  }
+  am_g.secret = secret | 1;
+  /* A random start below 1 TiB above the base, segment aligned. */
+  uintptr_t offset = ((secret >> 7) % ((uintptr_t)1 << (40 - AM_SEGMENT_SHIFT))) << AM_SEGMENT_SHIFT;
+  atomic_store_explicit(&am_g.hint, AM_HINT_BASE + offset, memory_order_relaxed);
+}
+
+static void *am_mmap(void *addr, size_t size) {
+  void *p = mmap(addr, size, PROT_READ | PROT_WRITE, AM_MAP_FLAGS, -1, 0);
+  if (p == MAP_FAILED) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return p;
+}
+
+static void am_munmap(void *p, size_t size) {
+  if (size == 0) return;
+  if (munmap(p, size) != 0 && errno != ENOMEM) _am_fatal("munmap failed: bad address", p);
+}
+
+/* A hint for a mapping of `size` bytes, or 0 when hints are off. */
+static uintptr_t am_os_hint(size_t size, size_t align) {
+  if (atomic_load_explicit(&am_g.hint_failures, memory_order_relaxed) >= 16) return 0;
+  /* Leave a gap of one segment after every mapping, so a large block can usually grow in
+   * place with mremap. */
+  size_t step = am_align_up(size, align) + AM_SEGMENT_SIZE;
+  uintptr_t h = atomic_fetch_add_explicit(&am_g.hint, step, memory_order_relaxed);
+  h = am_align_up(h, align);
+  if (h + size >= AM_HINT_END) return 0;
+  return h;
+}
+
+AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_offset) {
+  am_assert(am_is_pow2(align) && align >= AM_SEGMENT_SIZE);
+  am_assert(size % am_g.page_size == 0);
+  if (align_offset == 0) {
+    uintptr_t hint = am_os_hint(size, align);
+    if (hint != 0) {
+      uint8_t *p = am_mmap((void *)hint, size);
+      if (p == NULL) return NULL;
+      if ((uintptr_t)p == hint) return p;
+      /* Not honoured: use it anyway if it happens to be aligned. */
+      if (((uintptr_t)p & (align - 1)) == 0) return p;
+      am_munmap(p, size);
+      atomic_fetch_add_explicit(&am_g.hint_failures, 1, memory_order_relaxed);
+    }
+  }
+  /* Over-allocate and trim: map size + align, keep the aligned part. */
+  size_t total = size + align;
+  if (total < size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  uint8_t *raw = am_mmap(NULL, total);
+  if (raw == NULL) return NULL;
+  uintptr_t want = am_align_up((uintptr_t)raw + align_offset, align) - align_offset;
+  if (want < (uintptr_t)raw) want += align;
+  uint8_t *p = (uint8_t *)want;
+  am_munmap(raw, (size_t)(p - raw));
+  am_munmap(p + size, (size_t)((raw + total) - (p + size)));
+  return p;
+}
+
+AM_INTERNAL void _am_os_free(void *p, size_t size) {
+  int saved = errno;
+  am_munmap(p, size);
+  errno = saved;
+}
+
+/* Gives the pages back to the OS; the range stays mapped and reads as zero afterwards. */
+AM_INTERNAL bool _am_os_purge(void *p, size_t size) {
+  if (size == 0) return false;
+  int saved = errno;
+  bool ok = madvise(p, size, MADV_DONTNEED) == 0;
+  errno = saved;
+  if (ok) am_stat_add(&am_g.stat_purged_bytes, size);
+  return ok;
+}
+
+/* Grows or shrinks the mapping at p without moving it. */
+AM_INTERNAL bool _am_os_resize_inplace(void *p, size_t old_size, size_t new_size) {
+  int saved = errno;
+  void *r = mremap(p, old_size, new_size, 0);
+  errno = saved;
+  return r == p;
+}
+
+/* Moves the mapping at p to `target` (which must be a mapping of new_size bytes that this
+ * call replaces), resizing it: the kernel moves the page tables, nothing is copied. */
+AM_INTERNAL bool _am_os_move(void *p, size_t old_size, size_t new_size, void *target) {
+  int saved = errno;
+  void *r = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
+  errno = saved;
+  return r == target;
+}

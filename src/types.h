@@ -1,0 +1,188 @@
+/* types.h -- amalloc's data model: every struct, the layout constants and the build knobs.
+ *
+ * The picture (DESIGN.md has it in full):
+ *
+ *   segment  A 4 MiB region, 4 MiB aligned, from one anonymous mmap. Its first bytes are the
+ *            segment header (this file's am_segment_t), which holds the descriptors of all its
+ *            slabs. Any pointer inside a segment finds the header by masking: ((p - 1) & ~mask).
+ *            Three kinds: SMALL segments are cut into 64 slabs of 64 KiB, MEDIUM segments into
+ *            4 slabs of 1 MiB, and a LARGE segment is one mapping holding one large block.
+ *   slab     One slot of a segment, holding blocks of one size class. The descriptor keeps a
+ *            free list for the owning thread and an atomic list for frees from other threads.
+ *   block    What malloc hands out. Small blocks have no header: a free block's first word is
+ *            the free-list link.
+ *   heap     One per thread (created on its first allocation): for each size class the queue
+ *            of slabs it allocates from, the full slabs, and the segments it owns. Only the
+ *            owning thread touches a heap; other threads reach a segment only through the
+ *            atomic fields marked "shared" below.
+ *
+ * A segment belongs to one heap (segment->heap). When a thread exits, its segments are
+ * abandoned (heap = NULL) and put on a process-wide list; another thread that needs a slab
+ * reclaims them before it maps new memory.
+ */
+#ifndef AM_TYPES_H
+#define AM_TYPES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+/* ---- build knobs (one place; meson maps its options onto these) -------------------------
+ * AM_DEBUG     0: release; 1: cheap internal asserts; 2: also expensive consistency checks.
+ * AM_OVERRIDE  1: also define malloc/free/... and the C++ operators (libamalloc.so/.a);
+ *              0: only the am_* API (libamalloc-api.a, the sanitizer builds).
+ */
+#ifndef AM_DEBUG
+#define AM_DEBUG 0
+#endif
+#ifndef AM_OVERRIDE
+#define AM_OVERRIDE 0
+#endif
+
+/* ---- layout constants ------------------------------------------------------------------- */
+
+/* 4 MiB segments: large enough that the mmap of a new segment is rare (one per 4 MiB of heap
+ * growth) and that 64 small slabs share one header page; 4 MiB alignment is also 2 MiB aligned,
+ * so transparent huge pages can back whole segments. */
+#define AM_SEGMENT_SHIFT 22
+#define AM_SEGMENT_SIZE ((size_t)1 << AM_SEGMENT_SHIFT)
+#define AM_SEGMENT_MASK (AM_SEGMENT_SIZE - 1)
+
+/* Small slabs are 64 KiB (64 per segment): a slab of 8 KiB blocks still holds 8 of them,
+ * and an idle size class pins at most 64 KiB. Medium slabs are 1 MiB (4 per segment), so the
+ * largest class, 256 KiB, still fits 4 blocks per slab (3 in slab 0, behind the header). */
+#define AM_SMALL_SLAB_SHIFT 16
+#define AM_MEDIUM_SLAB_SHIFT 20
+#define AM_SLABS_MAX (AM_SEGMENT_SIZE >> AM_SMALL_SLAB_SHIFT)
+
+/* Size classes (sizeclass.c has the scheme): 8, then 16..128 in steps of 16, then 4 classes
+ * per doubling up to 256 KiB. Classes up to AM_SMALL_MAX live in small slabs. */
+#define AM_SMALL_MAX ((size_t)8192)
+#define AM_MEDIUM_MAX ((size_t)256 * 1024)
+#define AM_CLASS_COUNT 53
+/* Requests up to this size find their class with one table lookup. */
+#define AM_TABLE_MAX ((size_t)1024)
+
+/* Blocks carved at a time when a slab grows (lazily, so that a fresh slab does not fault in all
+ * of its pages at once): 4 KiB worth, at least one block. */
+#define AM_EXTEND_BYTES 4096
+
+/* User addresses on x86-64/arm64 Linux with 4-level page tables are below 2^47; the segment
+ * map covers that range. A pointer above it is not amalloc's. */
+#define AM_ADDRESS_BITS 47
+#define AM_SEGMAP_BITS ((size_t)1 << (AM_ADDRESS_BITS - AM_SEGMENT_SHIFT))
+#define AM_SEGMAP_WORDS (AM_SEGMAP_BITS / 64)
+
+/* No request may exceed this: it keeps every size computation far from overflow and is what
+ * glibc refuses too (PTRDIFF_MAX). */
+#define AM_MAX_REQUEST ((size_t)PTRDIFF_MAX)
+
+/* The largest alignment served from a size class (slab starts are page aligned). */
+#define AM_CLASS_ALIGN_MAX ((size_t)4096)
+
+/* ---- structs ---------------------------------------------------------------------------- */
+
+typedef struct am_block_s {
+  struct am_block_s *next;            /* next free block */
+} am_block_t;
+
+typedef enum am_slab_state_e {
+  AM_SLAB_FREE = 0,                   /* slot not in use */
+  AM_SLAB_AVAIL = 1,                  /* in its heap's class queue (may have free blocks) */
+  AM_SLAB_FULL = 2,                   /* in its heap's full list (had no free block) */
+} am_slab_state_t;
+
+typedef struct am_slab_s {
+  am_block_t *free;                   /* owner: blocks ready to hand out (LIFO) */
+  uint32_t used;                      /* owner: blocks handed out and not yet back in `free` */
+  uint32_t bsize;                     /* block size in bytes; 0 when the slot is free */
+  uint32_t capacity;                  /* blocks carved so far (lazy growth) */
+  uint32_t reserved;                  /* blocks the slab can hold */
+  uint8_t state;                      /* am_slab_state_t */
+  uint8_t cls;                        /* size class */
+  uint8_t index;                      /* slot index in the segment */
+  uint8_t _pad[5];
+  _Atomic(am_block_t *) remote;       /* shared: blocks freed by other threads (a stack) */
+  uint8_t *start;                     /* address of block 0 */
+  struct am_slab_s *next;             /* owner: neighbours in the class queue or full list */
+  struct am_slab_s *prev;
+} am_slab_t;
+
+typedef enum am_segment_kind_e {
+  AM_SEGMENT_SMALL = 0,
+  AM_SEGMENT_MEDIUM = 1,
+  AM_SEGMENT_LARGE = 2,
+} am_segment_kind_t;
+
+struct am_heap_s;
+
+typedef struct am_segment_s {
+  _Atomic(struct am_heap_s *) heap;   /* shared: owning heap; NULL when abandoned or LARGE */
+  _Atomic(uint32_t) remote_pending;   /* shared: set by a remote free, cleared by the owner */
+  uint8_t kind;                       /* am_segment_kind_t */
+  uint8_t slab_shift;                 /* log2 of the slab size (63 for LARGE: one "slab") */
+  uint16_t slab_count;                /* slots in this segment */
+  uint32_t slabs_used;                /* owner: slots in use */
+  uint32_t _pad;
+  uint64_t free_mask;                 /* owner: bit i set = slot i free */
+  uint64_t dirty_mask;                /* owner: bit i set = free slot i may still be resident */
+  size_t map_size;                    /* bytes mapped from the segment's base */
+  uint8_t *large_block;               /* LARGE: the block's address */
+  size_t large_size;                  /* LARGE: usable bytes of the block */
+  uintptr_t cookie;                   /* address ^ process secret: checked on the slow paths */
+  struct am_segment_s *next;          /* owner: heap segment list, or the abandoned list */
+  struct am_segment_s *prev;
+  am_slab_t slabs[AM_SLABS_MAX];      /* SMALL/MEDIUM: one descriptor per slot */
+} am_segment_t;
+
+/* A LARGE segment uses only the fields before `slabs`. */
+#define AM_LARGE_HEADER_SIZE offsetof(am_segment_t, slabs)
+
+typedef struct am_heap_s {
+  am_slab_t *current[AM_CLASS_COUNT]; /* head of each class queue, or &am_slab_empty */
+  am_slab_t *full;                    /* slabs that had no free block when last looked at */
+  am_segment_t *segments[2];          /* owned SMALL and MEDIUM segments; ones with free slots
+                                         first */
+  size_t segment_count[2];
+  struct am_heap_s *next_free;        /* in the pool of unused heaps */
+  uint64_t thread_serial;             /* which thread creation this heap serves (for messages) */
+} am_heap_t;
+
+/* ---- process-wide state -------------------------------------------------------------------
+ * All of it lives in one object, `am_g` (defined in globals.c), apart from the TLS heap
+ * pointer (heap.c) and the segment map (globals.c, too large for the struct's cache lines). */
+typedef struct am_global_s {
+  size_t page_size;                   /* sysconf(_SC_PAGESIZE) */
+  uintptr_t secret;                   /* random per process (AT_RANDOM), for cookies */
+  _Atomic(int) init_state;            /* 0 none, 1 in progress, 2 done */
+  pthread_key_t thread_key;           /* its destructor abandons a dying thread's heap */
+
+  _Atomic(uintptr_t) hint;            /* next address to ask mmap for (aligned placement) */
+  _Atomic(uint32_t) hint_failures;    /* hints the kernel did not honour; stop trying at 16 */
+
+  pthread_mutex_t abandoned_lock;     /* guards abandoned[] */
+  am_segment_t *abandoned[2];         /* abandoned SMALL and MEDIUM segments */
+  size_t abandoned_count;
+
+  pthread_mutex_t heap_lock;          /* guards heap_pool and the meta bump area */
+  am_heap_t *heap_pool;               /* heaps of exited threads, ready for reuse */
+  uint8_t *meta_next;                 /* bump allocator for heap structs */
+  uint8_t *meta_end;
+  _Atomic(uint64_t) thread_serial;
+
+  /* statistics (relaxed atomics, updated on slow paths only) */
+  _Atomic(size_t) stat_segments;      /* SMALL+MEDIUM segments mapped */
+  _Atomic(size_t) stat_segment_bytes;
+  _Atomic(size_t) stat_slab_bytes;    /* bytes of slots holding a slab */
+  _Atomic(size_t) stat_large_count;
+  _Atomic(size_t) stat_large_bytes;   /* bytes mapped for large blocks */
+  _Atomic(size_t) stat_large_peak;
+  _Atomic(size_t) stat_threads;       /* heaps created */
+  _Atomic(size_t) stat_abandoned;     /* segments abandoned at thread exit */
+  _Atomic(size_t) stat_reclaimed;     /* abandoned segments taken over */
+  _Atomic(size_t) stat_purged_bytes;  /* bytes given back with madvise */
+} am_global_t;
+
+#endif /* AM_TYPES_H */

@@ -1,0 +1,23 @@
+/* unity.c -- amalloc as one translation unit.
+ *
+ * Every file of src/ is #included here, in dependency order, so that cross-file calls on the
+ * hot paths inline and the glibc names in preload/override.c can be aliases of the am_*
+ * functions (an alias must be in the same translation unit as its target).
+ * AM_OVERRIDE=1 (libamalloc.so/.a) adds the overrides; AM_OVERRIDE=0 is the am_* API only.
+ */
+#include "internal.h"
+
+#include "globals.c"
+#include "message.c"
+#include "os.c"
+#include "sizeclass.c"
+#include "segment.c"
+#include "heap.c"
+#include "large.c"
+#include "alloc.c"
+#include "stats.c"
+#include "init.c"
+
+#if AM_OVERRIDE
+#include "../preload/override.c"
+#endif
