@@ -1,0 +1,217 @@
+/* am_api.c -- the API contract through the am_* names, linked with libamalloc-api.a (no
+ * override): amalloc beside the C library's own malloc in one process. Also built with
+ * ASan+UBSan, and (the "threads" part) with TSan.
+ *
+ * usage: am_api [all|single|threads]      (default all)
+ * AMALLOC_TEST_QUICK=1 cuts the workload.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "test.h"
+
+#include <amalloc.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#define F(name) am_##name
+#define MI2_T struct am_mallinfo2
+#define MI_T struct am_mallinfo
+#define STRICT true
+#define HAVE_FREE_SIZED true
+
+#include "api_body.h"
+
+/* ---- side by side with the C library's malloc ------------------------------------------- */
+static void test_side_by_side(void) {
+  CHECK_EQ(am_version(), AMALLOC_VERSION);
+  CHECK_EQ(am_mallopt(M_ARENA_MAX, 1), 1);
+
+  enum { N = 2000 };
+  static void *g[N], *a[N];
+  for (int i = 0; i < N; i++) {
+    size_t n = 1 + (size_t)(i * 97) % 5000;
+    g[i] = malloc(n);
+    a[i] = am_malloc(n);
+    CHECK(g[i] && a[i]);
+    CHECK(g[i] != a[i]);
+    if (g[i]) pat_fill(g[i], n, (uint64_t)i, SIZE_MAX);
+    if (a[i]) {
+      CHECK_GE(am_malloc_usable_size(a[i]), n);
+      pat_fill(a[i], n, (uint64_t)i + N, SIZE_MAX);
+    }
+  }
+  int bad = 0;
+  for (int i = 0; i < N; i += 2) { /* free every other one, interleaved */
+    free(g[i]);
+    am_free(a[i]);
+    g[i] = malloc(64);
+    a[i] = am_calloc(1, 64);
+    if (a[i] && !all_bytes(a[i], 64, 0)) bad++;
+  }
+  for (int i = 1; i < N; i += 2) {
+    size_t n = 1 + (size_t)(i * 97) % 5000;
+    if (g[i] && !pat_check(g[i], n, (uint64_t)i, SIZE_MAX)) bad++;
+    if (a[i] && !pat_check(a[i], n, (uint64_t)i + N, SIZE_MAX)) bad++;
+  }
+  CHECK_EQ(bad, 0);
+  for (int i = 0; i < N; i++) {
+    free(g[i]);
+    am_free(a[i]);
+  }
+
+  /* am_* large blocks do not come from glibc (its accounting does not move), and glibc's do
+   * not show up in amalloc's */
+  struct mallinfo2 g0 = mallinfo2();
+  struct am_mallinfo2 a0 = am_mallinfo2();
+  void *big = am_malloc(8 * MiB);
+  CHECK(big != NULL);
+  if (big) memset(big, 1, 8 * MiB);
+  struct mallinfo2 g1 = mallinfo2();
+  struct am_mallinfo2 a1 = am_mallinfo2();
+  size_t gu0 = g0.hblkhd + g0.uordblks, gu1 = g1.hblkhd + g1.uordblks;
+  size_t au0 = a0.hblkhd + a0.uordblks, au1 = a1.hblkhd + a1.uordblks;
+  CHECK(gu1 < gu0 + 1 * MiB);
+  CHECK_GE(au1, au0 + 8 * MiB);
+  void *gbig = malloc(8 * MiB);
+  CHECK(gbig != NULL);
+  if (gbig) memset(gbig, 2, 8 * MiB);
+  struct am_mallinfo2 a2 = am_mallinfo2();
+  size_t au2 = a2.hblkhd + a2.uordblks;
+  CHECK(au2 < au1 + 1 * MiB);
+  if (big) CHECK(all_bytes(big, 8 * MiB, 1));
+  free(gbig);
+  am_free(big);
+}
+
+/* ---- cross-thread am_free: 4 threads in a ring, each passing blocks to the next ---------- */
+enum { NT = 4 };
+typedef struct msg {
+  struct msg *next;
+  size_t size;
+  uint64_t seed;
+} msg_t;
+typedef struct {
+  pthread_mutex_t lock;
+  msg_t *head;
+  char pad[64];
+} queue_t;
+static queue_t queues[NT];
+static unsigned long per_thread;
+static unsigned long received_total;   /* atomic */
+static unsigned long thread_bad;       /* atomic */
+
+static void q_push(queue_t *q, msg_t *m) {
+  pthread_mutex_lock(&q->lock);
+  m->next = q->head;
+  q->head = m;
+  pthread_mutex_unlock(&q->lock);
+}
+static msg_t *q_take_all(queue_t *q) {
+  pthread_mutex_lock(&q->lock);
+  msg_t *m = q->head;
+  q->head = NULL;
+  pthread_mutex_unlock(&q->lock);
+  return m;
+}
+
+static unsigned long drain(queue_t *q, rng_t *r) {
+  unsigned long n = 0;
+  msg_t *m = q_take_all(q);
+  while (m) {
+    msg_t *next = m->next;
+    size_t sz = m->size;
+    if (am_malloc_usable_size(m) < sz ||
+        !pat_check((char *)m + sizeof *m, sz - sizeof *m, m->seed, 1024))
+      __atomic_add_fetch(&thread_bad, 1, __ATOMIC_RELAXED);
+    switch (rng_below(r, 8)) {
+    case 0: { /* realloc a foreign block, then free it */
+      void *p = am_realloc(m, sz + 1000);
+      if (!p) __atomic_add_fetch(&thread_bad, 1, __ATOMIC_RELAXED);
+      else if (!pat_check((char *)p + sizeof *m, 64 < sz - sizeof *m ? 64 : sz - sizeof *m,
+                          ((msg_t *)p)->seed, SIZE_MAX))
+        __atomic_add_fetch(&thread_bad, 1, __ATOMIC_RELAXED);
+      am_free(p ? p : m);
+      break;
+    }
+    case 1: am_free_sized(m, sz); break;
+    default: am_free(m); break;
+    }
+    n++;
+    m = next;
+  }
+  return n;
+}
+
+static void *ring_thread(void *arg) {
+  int id = (int)(intptr_t)arg;
+  rng_t r;
+  rng_seed(&r, (uint64_t)id + 99);
+  queue_t *mine = &queues[id], *next = &queues[(id + 1) % NT];
+  unsigned long total = per_thread * NT;
+  for (unsigned long i = 0; i < per_thread; i++) {
+    size_t k = rng_below(&r, 100), sz;
+    if (k < 80) sz = sizeof(msg_t) + rng_below(&r, 256);
+    else if (k < 98) sz = sizeof(msg_t) + rng_below(&r, 16 * KiB);
+    else sz = sizeof(msg_t) + rng_below(&r, 400 * KiB);
+    msg_t *m = (msg_t *)(rng_below(&r, 10) == 0 ? am_calloc(1, sz) : am_malloc(sz));
+    if (!m) {
+      __atomic_add_fetch(&thread_bad, 1, __ATOMIC_RELAXED);
+      continue;
+    }
+    m->size = sz;
+    m->seed = ((uint64_t)id << 40) + i;
+    pat_fill((char *)m + sizeof *m, sz - sizeof *m, m->seed, 1024);
+    q_push(next, m);
+    /* some thread-local churn as well */
+    void *t = am_malloc(1 + rng_below(&r, 2000));
+    am_free(t);
+    if (i % 16 == 0)
+      __atomic_add_fetch(&received_total, drain(mine, &r), __ATOMIC_RELAXED);
+  }
+  while (__atomic_load_n(&received_total, __ATOMIC_RELAXED) < total) {
+    unsigned long n = drain(mine, &r);
+    if (n) __atomic_add_fetch(&received_total, n, __ATOMIC_RELAXED);
+    else sched_yield();
+  }
+  return NULL;
+}
+
+static void test_threads(void) {
+  per_thread = scaled(40000);
+  for (int i = 0; i < NT; i++) {
+    pthread_mutex_init(&queues[i].lock, NULL);
+    queues[i].head = NULL;
+  }
+  pthread_t th[NT];
+  for (int i = 0; i < NT; i++)
+    CHECK_EQ(pthread_create(&th[i], NULL, ring_thread, (void *)(intptr_t)i), 0);
+  for (int i = 0; i < NT; i++) pthread_join(th[i], NULL);
+  CHECK_EQ(__atomic_load_n(&received_total, __ATOMIC_RELAXED), per_thread * NT);
+  CHECK_EQ(__atomic_load_n(&thread_bad, __ATOMIC_RELAXED), 0);
+  for (int i = 0; i < NT; i++) CHECK(queues[i].head == NULL);
+  /* the heap is usable afterwards from the main thread */
+  void *p = am_malloc(1000);
+  CHECK(p != NULL);
+  am_free(p);
+  int r = am_malloc_trim(0);
+  CHECK(r == 0 || r == 1);
+}
+
+int main(int argc, char **argv) {
+  test_init("am_api");
+  const char *what = argc > 1 ? argv[1] : "all";
+  bool single = !strcmp(what, "all") || !strcmp(what, "single");
+  bool threads = !strcmp(what, "all") || !strcmp(what, "threads");
+  if (!single && !threads) {
+    fprintf(stderr, "usage: %s [all|single|threads]\n", argv[0]);
+    return 2;
+  }
+  if (single) {
+    test_side_by_side();
+    run_api_body();
+  }
+  if (threads) test_threads();
+  return test_summary();
+}
