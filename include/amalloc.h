@@ -87,6 +87,28 @@ int am_mallopt(int param, int value);
 /* The version as AMALLOC_VERSION. */
 int am_version(void);
 
+/* Options. Each is read once from the environment variable AMALLOC_<NAME> at start-up (not in
+ * setuid/setgid programs); a bad value prints `amalloc: warning: ...` and is ignored.
+ * README.md documents each with its default. */
+typedef enum am_option_e {
+  AM_OPTION_PURGE_DELAY_MS = 0, /* ms before free memory goes back to the OS; 0 at once, -1 never */
+  AM_OPTION_PURGE,              /* how: 0 = MADV_DONTNEED ("dontneed"), 1 = MADV_FREE ("free") */
+  AM_OPTION_THP,                /* 1: advise segments with MADV_HUGEPAGE, purge whole huge pages */
+  AM_OPTION_HUGETLB,            /* 1: segments from MAP_HUGETLB pages when the system has them */
+  AM_OPTION_POPULATE,           /* 1: pre-fault new segments (MAP_POPULATE) */
+  AM_OPTION_LARGE_THRESHOLD,    /* bytes: larger blocks get their own mapping (<= 256 KiB) */
+  AM_OPTION_SHOW_STATS,         /* 1: print statistics to stderr at exit */
+  AM_OPTION_VERBOSE,            /* 1: print the options in force, and fallbacks taken */
+  AM_OPTION_PURGE_THREAD,       /* 1: a background thread purges on time even when every
+                                   thread is idle */
+  AM_OPTION_COUNT
+} am_option_t;
+/* The value of an option; 0 for an unknown option. */
+long am_option_get(am_option_t option);
+/* Sets an option at run time. Returns 0, or EINVAL for an unknown option or a bad value.
+ * THP, HUGETLB and POPULATE apply to segments mapped afterwards. */
+int am_option_set(am_option_t option, long value);
+
 #ifdef __cplusplus
 }
 #endif

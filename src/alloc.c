@@ -33,10 +33,20 @@ am_inline void *am_heap_malloc_small(am_heap_t *heap, size_t size) {
   return _am_heap_malloc_generic(heap, cls);
 }
 
-AM_EXPORT void *am_malloc(size_t size) {
-  if (am_likely(size <= AM_MEDIUM_MAX)) return am_heap_malloc_small(am_heap_get(), size);
+/* Above 1 KiB: a size class up to AMALLOC_LARGE_THRESHOLD, a mapping of its own above. */
+static am_noinline void *am_malloc_above_table(size_t size, bool zero) {
   am_ensure_init();
-  return _am_large_alloc(size, 0, false);
+  if (size <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD)) {
+    void *p = am_heap_malloc_small(am_heap_get(), size);
+    if (zero && p != NULL) memset(p, 0, size);
+    return p;
+  }
+  return _am_large_alloc(size, 0, zero);   /* a fresh mapping is already zero */
+}
+
+AM_EXPORT void *am_malloc(size_t size) {
+  if (am_likely(size <= AM_TABLE_MAX)) return am_heap_malloc_small(am_heap_get(), size);
+  return am_malloc_above_table(size, false);
 }
 
 AM_EXPORT void *am_calloc(size_t count, size_t size) {
@@ -45,13 +55,12 @@ AM_EXPORT void *am_calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (am_likely(total <= AM_MEDIUM_MAX)) {
+  if (am_likely(total <= AM_TABLE_MAX)) {
     void *p = am_heap_malloc_small(am_heap_get(), total);
     if (am_likely(p != NULL)) memset(p, 0, total);
     return p;
   }
-  am_ensure_init();
-  return _am_large_alloc(total, 0, true);   /* a fresh mapping is already zero */
+  return am_malloc_above_table(total, true);
 }
 
 /* ---- free ------------------------------------------------------------------------------- */
@@ -178,7 +187,7 @@ static void *am_malloc_aligned(size_t align, size_t size) {
     return am_malloc(size);
   }
   am_ensure_init();
-  if (align <= AM_CLASS_ALIGN_MAX && size <= AM_MEDIUM_MAX) {
+  if (align <= AM_CLASS_ALIGN_MAX && size <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD)) {
     for (size_t cls = am_size_class(size < align ? align : size); cls < AM_CLASS_COUNT; cls++) {
       if ((am_class_size[cls] & (align - 1)) == 0)
         return am_heap_malloc_small(am_heap_get(), am_class_size[cls]);

@@ -158,6 +158,7 @@ AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls) {
       return NULL;
     }
   }
+  am_purge_maybe();
   bool revived = false;
   for (;;) {
     am_slab_t *slab = heap->current[cls];
@@ -195,6 +196,9 @@ AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls) {
 
 /* Called by the local free fast path when a slab became empty or was in the full list. */
 AM_INTERNAL void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab) {
+  if (am_unlikely(slab->state == AM_SLAB_FREE))
+    _am_fatal("free of a pointer that is not in use (double free?)", slab->start);
+  if ((++heap->purge_ticks & 63) == 0) am_purge_maybe();
   if (slab->used == 0) {
     if (slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab) return;  /* keep */
     _am_heap_unlink_slab(heap, slab);
@@ -220,7 +224,7 @@ static am_heap_t *am_heap_new(void) {
     if (am_g.meta_next == NULL || (size_t)(am_g.meta_end - am_g.meta_next) < size) {
       /* Heap structs come from their own segment-aligned chunk (never on the segment map,
        * so a pointer into it is never taken for a block). */
-      uint8_t *chunk = _am_os_alloc_aligned(AM_SEGMENT_SIZE, AM_SEGMENT_SIZE, 0);
+      uint8_t *chunk = _am_os_alloc_aligned(AM_SEGMENT_SIZE, AM_SEGMENT_SIZE, 0, 0);
       if (chunk != NULL) {
         am_g.meta_next = chunk;
         am_g.meta_end = chunk + AM_SEGMENT_SIZE;

@@ -7,7 +7,8 @@
  * size-class tables, creates the thread key whose destructor abandons an exiting thread's heap,
  * and registers the fork handlers.
  *
- * fork: the prepare handler takes amalloc's two locks (abandoned segments, heap pool), so the
+ * fork: the prepare handler takes amalloc's three locks (heap pool, abandoned segments, segment
+ * list), so the
  * child never inherits them held; everything else is owned by single threads. In the child
  * only the forking thread lives on; the other threads' heaps and segments stay as they were
  * (their blocks can still be freed, into remote lists), which is what every allocator does.
@@ -23,13 +24,18 @@ static void am_fork_parent(void) { _am_unlock_all(); }
 static void am_fork_child(void) {
   pthread_mutex_init(&am_g.abandoned_lock, NULL);
   pthread_mutex_init(&am_g.heap_lock, NULL);
+  pthread_mutex_init(&am_g.segments_lock, NULL);
+  _am_segment_fork_child();
 }
 
+/* Lock order: heap_lock, abandoned_lock, segments_lock, then a segment's spin lock. */
 AM_INTERNAL void _am_lock_all(void) {
   pthread_mutex_lock(&am_g.heap_lock);
   pthread_mutex_lock(&am_g.abandoned_lock);
+  pthread_mutex_lock(&am_g.segments_lock);
 }
 AM_INTERNAL void _am_unlock_all(void) {
+  pthread_mutex_unlock(&am_g.segments_lock);
   pthread_mutex_unlock(&am_g.abandoned_lock);
   pthread_mutex_unlock(&am_g.heap_lock);
 }
@@ -44,6 +50,7 @@ AM_INTERNAL void _am_process_init(void) {
     return;
   }
   am_initializing = true;
+  _am_options_init();
   _am_os_init();
   _am_sizeclass_init();
   if (pthread_key_create(&am_g.thread_key, _am_heap_thread_done) != 0)
@@ -58,3 +65,9 @@ AM_INTERNAL void _am_process_init(void) {
 /* Priority 101: before ordinary constructors, so that the fork handlers are registered
  * early (they then run last in prepare, after other libraries have taken their locks). */
 __attribute__((constructor(101))) static void am_constructor(void) { _am_process_init(); }
+
+/* AMALLOC_SHOW_STATS=1: the report at exit. */
+__attribute__((destructor)) static void am_destructor(void) {
+  if (atomic_load_explicit(&am_g.init_state, memory_order_acquire) == 2 && am_option(AM_OPTION_SHOW_STATS))
+    am_malloc_stats();
+}

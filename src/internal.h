@@ -48,11 +48,18 @@ AM_INTERNAL size_t _am_fmt_size(char *buf, size_t cap, size_t value);
 
 /* ---- os.c: the only caller of mmap / munmap / madvise / mremap --------------------------- */
 AM_INTERNAL void _am_os_init(void);
-AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_offset);
+#define AM_OS_POPULATE 1u                /* pre-fault the pages */
+#define AM_OS_HUGETLB 2u                 /* MAP_HUGETLB 2 MiB pages (NULL when none are free) */
+AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_offset, unsigned flags);
+AM_INTERNAL void _am_os_advise_huge(void *p, size_t size);
 AM_INTERNAL void _am_os_free(void *p, size_t size);
 AM_INTERNAL bool _am_os_purge(void *p, size_t size);
 AM_INTERNAL bool _am_os_resize_inplace(void *p, size_t old_size, size_t new_size);
 AM_INTERNAL bool _am_os_move(void *p, size_t old_size, size_t new_size, void *target);
+
+/* ---- options.c -------------------------------------------------------------------------- */
+AM_INTERNAL void _am_options_init(void);
+#define am_option(o) (am_g.options[(o)])
 
 /* ---- sizeclass.c ------------------------------------------------------------------------- */
 AM_INTERNAL void _am_sizeclass_init(void);
@@ -90,6 +97,19 @@ AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL void _am_segment_abandon_all(am_heap_t *heap);
 AM_INTERNAL size_t _am_segment_trim(am_heap_t *heap);
 AM_INTERNAL size_t _am_segment_reclaim_all(am_heap_t *heap);
+AM_INTERNAL size_t _am_purge(bool force);
+AM_INTERNAL void _am_purge_thread_start(void);
+AM_INTERNAL void _am_segment_fork_child(void);
+AM_INTERNAL int64_t _am_clock_ms(void);
+/* Runs a purge pass when one is due; cheap when none is. */
+am_inline void am_purge_maybe(void) {
+  if (am_likely(atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0 &&
+                __atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED) == 0))
+    return;
+  if (am_g.options[AM_OPTION_PURGE_DELAY_MS] < 0) return;
+  if (_am_clock_ms() < atomic_load_explicit(&am_g.next_purge, memory_order_relaxed)) return;
+  _am_purge(false);
+}
 
 am_inline am_segment_t *am_slab_segment(const am_slab_t *slab) {
   return (am_segment_t *)((uintptr_t)slab & ~(uintptr_t)AM_SEGMENT_MASK);

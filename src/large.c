@@ -38,8 +38,9 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
     align_offset = AM_SEGMENT_SIZE;
   }
   size_t total = offset + am_align_up(size, page);
-  am_segment_t *seg = _am_os_alloc_aligned(total, map_align, align_offset);
+  am_segment_t *seg = _am_os_alloc_aligned(total, map_align, align_offset, 0);
   if (seg == NULL) return NULL;
+  am_purge_maybe();
   seg->kind = AM_SEGMENT_LARGE;
   seg->slab_shift = 63;
   seg->slab_count = 0;
@@ -72,7 +73,7 @@ AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
     _am_fatal("realloc of a pointer inside a large block, not at its start", p);
   size_t page = am_g.page_size;
   size_t offset = (size_t)((uint8_t *)p - (uint8_t *)seg);
-  if (size <= AM_MEDIUM_MAX && size < seg->large_size / 2) {
+  if (size <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD) && size < seg->large_size / 2) {
     /* shrinking to a size class: move into a slab */
     void *q = am_malloc(size);
     if (q == NULL) return NULL;
@@ -97,7 +98,7 @@ AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
   if (total < old_total) return p;        /* could not shrink: the block is big enough */
   if (offset == page) {
     /* move the whole mapping (header included) to a new aligned range */
-    uint8_t *target = _am_os_alloc_aligned(total, AM_SEGMENT_SIZE, 0);
+    uint8_t *target = _am_os_alloc_aligned(total, AM_SEGMENT_SIZE, 0, 0);
     if (target == NULL) return NULL;
     if (_am_os_move(seg, old_total, total, target)) {
       _am_segmap_set(seg, false);

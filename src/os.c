@@ -51,8 +51,21 @@ AM_INTERNAL void _am_os_init(void) {
   atomic_store_explicit(&am_g.hint, AM_HINT_BASE + offset, memory_order_relaxed);
 }
 
-static void *am_mmap(void *addr, size_t size) {
-  void *p = mmap(addr, size, PROT_READ | PROT_WRITE, AM_MAP_FLAGS, -1, 0);
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT 26
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+static int am_map_flags(unsigned flags) {
+  if (flags & AM_OS_HUGETLB)          /* no MAP_NORESERVE: the pages must exist */
+    return MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | (21 << MAP_HUGE_SHIFT);
+  return AM_MAP_FLAGS | ((flags & AM_OS_POPULATE) ? MAP_POPULATE : 0);
+}
+
+static void *am_mmap(void *addr, size_t size, unsigned flags) {
+  void *p = mmap(addr, size, PROT_READ | PROT_WRITE, am_map_flags(flags), -1, 0);
   if (p == MAP_FAILED) {
     errno = ENOMEM;
     return NULL;
@@ -77,13 +90,13 @@ static uintptr_t am_os_hint(size_t size, size_t align) {
   return h;
 }
 
-AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_offset) {
+AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_offset, unsigned flags) {
   am_assert(am_is_pow2(align) && align >= AM_SEGMENT_SIZE);
   am_assert(size % am_g.page_size == 0);
   if (align_offset == 0) {
     uintptr_t hint = am_os_hint(size, align);
     if (hint != 0) {
-      uint8_t *p = am_mmap((void *)hint, size);
+      uint8_t *p = am_mmap((void *)hint, size, flags);
       if (p == NULL) return NULL;
       if ((uintptr_t)p == hint) return p;
       /* Not honoured: use it anyway if it happens to be aligned. */
@@ -98,13 +111,19 @@ AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_o
     errno = ENOMEM;
     return NULL;
   }
-  uint8_t *raw = am_mmap(NULL, total);
+  /* (populate only the part we keep) */
+  uint8_t *raw = am_mmap(NULL, total, flags & ~AM_OS_POPULATE);
   if (raw == NULL) return NULL;
   uintptr_t want = am_align_up((uintptr_t)raw + align_offset, align) - align_offset;
   if (want < (uintptr_t)raw) want += align;
   uint8_t *p = (uint8_t *)want;
   am_munmap(raw, (size_t)(p - raw));
   am_munmap(p + size, (size_t)((raw + total) - (p + size)));
+  if (flags & AM_OS_POPULATE) {
+    int saved = errno;
+    (void)madvise(p, size, MADV_POPULATE_WRITE);   /* best effort (Linux 5.14+) */
+    errno = saved;
+  }
   return p;
 }
 
@@ -118,13 +137,21 @@ AM_INTERNAL void _am_os_free(void *p, size_t size) {
 AM_INTERNAL bool _am_os_purge(void *p, size_t size) {
   if (size == 0) return false;
   int saved = errno;
-  bool ok = madvise(p, size, MADV_DONTNEED) == 0;
+  int advice = am_g.options[AM_OPTION_PURGE] == 1 ? MADV_FREE : MADV_DONTNEED;
+  bool ok = madvise(p, size, advice) == 0;
   errno = saved;
   if (ok) am_stat_add(&am_g.stat_purged_bytes, size);
   return ok;
 }
 
 /* Grows or shrinks the mapping at p without moving it. */
+/* Asks for transparent huge pages on the range (THP in "madvise" mode needs this). */
+AM_INTERNAL void _am_os_advise_huge(void *p, size_t size) {
+  int saved = errno;
+  (void)madvise(p, size, MADV_HUGEPAGE);
+  errno = saved;
+}
+
 AM_INTERNAL bool _am_os_resize_inplace(void *p, size_t old_size, size_t new_size) {
   int saved = errno;
   void *r = mremap(p, old_size, new_size, 0);

@@ -5,12 +5,28 @@
  * When a heap needs a slab and has no free slot it first takes over an abandoned segment
  * (left by an exited thread), and only then maps a new one.
  *
- * Returning memory: a slot whose slab empties is marked free and dirty; a segment whose last
- * slab empties is unmapped, except the last one of its kind in the heap (kept so that a
+ * Returning memory: a slot whose slab empties is marked free and dirty, and the segment gets a
+ * purge deadline (now + AMALLOC_PURGE_DELAY_MS) if it had none. A segment whose last slab
+ * empties is unmapped at once, except the last one of its kind in the heap (kept so that a
  * program that repeatedly fills and empties a little memory does not mmap each time).
- * malloc_trim purges dirty slots with MADV_DONTNEED.
+ *
+ * Purging (_am_purge) may run on any thread: from allocator slow paths when a deadline has
+ * passed (am_purge_maybe), from malloc_trim (at once), or from the optional purge thread. So
+ * that a purger can work on segments it does not own, every SMALL/MEDIUM segment is on one
+ * process-wide list (am_g.segments, under am_g.segments_lock; a segment leaves it before it is
+ * unmapped), and the slot masks are guarded by a per-segment spin lock that the owner takes
+ * only when a slot changes state (once per 64 KiB or 1 MiB slab, never on the block paths).
+ * Abandoned segments are swept too: their remote frees are collected, their empty slabs given
+ * back, and empty ones unmapped, so exited threads leave nothing behind for long.
+ *
+ * Huge pages: with AMALLOC_THP=1 a segment is advised MADV_HUGEPAGE and purged only by whole
+ * 2 MiB halves (never splitting a huge page); hugetlb-backed segments are never purged, only
+ * unmapped.
  */
 #include "internal.h"
+
+#include <sched.h>
+#include <time.h>
 
 AM_INTERNAL void _am_segmap_set(am_segment_t *seg, bool on) {
   uintptr_t idx = (uintptr_t)seg >> AM_SEGMENT_SHIFT;
@@ -21,6 +37,19 @@ AM_INTERNAL void _am_segmap_set(am_segment_t *seg, bool on) {
   else
     atomic_fetch_and_explicit(&am_segmap[idx >> 6], ~bit, memory_order_release);
 }
+
+AM_INTERNAL int64_t _am_clock_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void am_seg_lock(am_segment_t *seg) {
+  while (atomic_exchange_explicit(&seg->lock, 1, memory_order_acquire) != 0) {
+    while (atomic_load_explicit(&seg->lock, memory_order_relaxed) != 0) sched_yield();
+  }
+}
+static void am_seg_unlock(am_segment_t *seg) { atomic_store_explicit(&seg->lock, 0, memory_order_release); }
 
 AM_INTERNAL size_t _am_segment_header_size(void) {
   return am_align_up(sizeof(am_segment_t), am_g.page_size);
@@ -67,8 +96,23 @@ static void am_seglist_push_back(am_heap_t *heap, am_segment_t *seg) {
 /* ---- mapping and unmapping -------------------------------------------------------------- */
 
 static am_segment_t *am_segment_map(am_heap_t *heap, am_segment_kind_t kind) {
-  am_segment_t *seg = _am_os_alloc_aligned(AM_SEGMENT_SIZE, AM_SEGMENT_SIZE, 0);
+  unsigned flags = am_option(AM_OPTION_POPULATE) ? AM_OS_POPULATE : 0;
+  am_segment_t *seg = NULL;
+  bool hugetlb = false;
+  if (am_option(AM_OPTION_HUGETLB) && !atomic_load_explicit(&am_g.hugetlb_failed, memory_order_relaxed)) {
+    seg = _am_os_alloc_aligned(AM_SEGMENT_SIZE, AM_SEGMENT_SIZE, 0, flags | AM_OS_HUGETLB);
+    hugetlb = seg != NULL;
+    if (seg == NULL && !atomic_exchange(&am_g.hugetlb_failed, 1) && am_option(AM_OPTION_VERBOSE))
+      _am_message("", "AMALLOC_HUGETLB: no huge pages available (see /proc/sys/vm/nr_hugepages); "
+                      "using normal pages", NULL);
+  }
+  if (seg == NULL) seg = _am_os_alloc_aligned(AM_SEGMENT_SIZE, AM_SEGMENT_SIZE, 0, flags);
   if (seg == NULL) return NULL;
+  if (!hugetlb && am_option(AM_OPTION_THP)) {
+    _am_os_advise_huge(seg, AM_SEGMENT_SIZE);
+    seg->thp = 1;
+  }
+  seg->hugetlb = hugetlb;
   /* fresh anonymous memory is zero: only the non-zero fields are set */
   seg->kind = (uint8_t)kind;
   seg->slab_shift = kind == AM_SEGMENT_SMALL ? AM_SMALL_SLAB_SHIFT : AM_MEDIUM_SLAB_SHIFT;
@@ -78,17 +122,69 @@ static am_segment_t *am_segment_map(am_heap_t *heap, am_segment_kind_t kind) {
   seg->cookie = (uintptr_t)seg ^ am_g.secret;
   for (size_t i = 0; i < seg->slab_count; i++) seg->slabs[i].index = (uint8_t)i;
   atomic_store_explicit(&seg->heap, heap, memory_order_relaxed);
+  pthread_mutex_lock(&am_g.segments_lock);
+  seg->gnext = am_g.segments;
+  if (seg->gnext != NULL) seg->gnext->gprev = seg;
+  am_g.segments = seg;
+  pthread_mutex_unlock(&am_g.segments_lock);
   _am_segmap_set(seg, true);
   am_stat_add(&am_g.stat_segments, 1);
   am_stat_add(&am_g.stat_segment_bytes, AM_SEGMENT_SIZE);
+  if (am_option(AM_OPTION_PURGE_THREAD)) _am_purge_thread_start();
   return seg;
 }
 
+static bool am_segment_has_dirty(const am_segment_t *seg) {
+  return (seg->dirty_mask & seg->free_mask) != 0;
+}
+
 static void am_segment_unmap(am_segment_t *seg) {
+  pthread_mutex_lock(&am_g.segments_lock);
+  if (seg->gprev != NULL) seg->gprev->gnext = seg->gnext;
+  else am_g.segments = seg->gnext;
+  if (seg->gnext != NULL) seg->gnext->gprev = seg->gprev;
+  pthread_mutex_unlock(&am_g.segments_lock);
+  if (am_segment_has_dirty(seg)) am_stat_sub(&am_g.dirty_segments, 1);
   _am_segmap_set(seg, false);
   am_stat_sub(&am_g.stat_segments, 1);
   am_stat_sub(&am_g.stat_segment_bytes, AM_SEGMENT_SIZE);
   _am_os_free(seg, seg->map_size);
+}
+
+/* Gives back the pages of the segment's dirty free slots (caller holds seg->lock). With THP
+ * only whole 2 MiB halves whose slots are all free; slot 0's header page never. */
+static size_t am_segment_purge_locked(am_segment_t *seg) {
+  size_t released = 0;
+  if (seg->hugetlb) return 0;
+  uint64_t dirty = seg->dirty_mask & seg->free_mask;
+  if (dirty == 0) return 0;
+  if (seg->thp) {
+    size_t half = seg->slab_count / 2;
+    uint64_t upper = (seg->slab_count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << seg->slab_count) - 1)) &
+                     ~(((uint64_t)1 << half) - 1);
+    if ((seg->free_mask & upper) == upper && (dirty & upper) != 0) {
+      if (_am_os_purge((uint8_t *)seg + AM_SEGMENT_SIZE / 2, AM_SEGMENT_SIZE / 2)) released += AM_SEGMENT_SIZE / 2;
+      seg->dirty_mask &= ~upper;
+    }
+  } else {
+    while (dirty != 0) {
+      size_t i = (size_t)__builtin_ctzll(dirty);
+      dirty &= dirty - 1;
+      uint8_t *start = (uint8_t *)am_align_up((uintptr_t)am_slot_start(seg, i), am_g.page_size);
+      uint8_t *end = am_slot_end(seg, i);
+      if (end > start && _am_os_purge(start, (size_t)(end - start))) released += (size_t)(end - start);
+      seg->dirty_mask &= ~((uint64_t)1 << i);
+    }
+  }
+  if (!am_segment_has_dirty(seg)) am_stat_sub(&am_g.dirty_segments, 1);
+  return released;
+}
+
+static size_t am_segment_purge_free_slots(am_segment_t *seg) {
+  am_seg_lock(seg);
+  size_t r = am_segment_purge_locked(seg);
+  am_seg_unlock(seg);
+  return r;
 }
 
 /* ---- slots ------------------------------------------------------------------------------ */
@@ -105,9 +201,18 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   slab->next = slab->prev = NULL;
   atomic_store_explicit(&slab->remote, NULL, memory_order_relaxed);
   uint64_t bit = (uint64_t)1 << slab->index;
+  long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+  am_seg_lock(seg);
+  bool had_dirty = am_segment_has_dirty(seg);
   seg->free_mask |= bit;
   seg->dirty_mask |= bit;
   seg->slabs_used--;
+  if (!had_dirty) {
+    am_stat_add(&am_g.dirty_segments, 1);
+    seg->purge_at = delay < 0 ? INT64_MAX : _am_clock_ms() + delay;
+  }
+  if (delay == 0) am_segment_purge_locked(seg);
+  am_seg_unlock(seg);
 }
 
 /* Called when a heap-owned slab has no block in use: the slot goes back to its segment.
@@ -153,12 +258,12 @@ static void am_segment_adopt(am_heap_t *heap, am_segment_t *seg) {
 }
 
 static am_segment_t *am_segment_reclaim(am_heap_t *heap, am_segment_kind_t kind) {
-  if (am_g.abandoned[kind] == NULL) return NULL;     /* racy peek: fine, it is a hint */
+  if (__atomic_load_n(&am_g.abandoned[kind], __ATOMIC_RELAXED) == NULL) return NULL;  /* a hint */
   pthread_mutex_lock(&am_g.abandoned_lock);
   am_segment_t *seg = am_g.abandoned[kind];
   if (seg != NULL) {
-    am_g.abandoned[kind] = seg->next;
-    am_g.abandoned_count--;
+    __atomic_store_n(&am_g.abandoned[kind], seg->next, __ATOMIC_RELAXED);
+    __atomic_fetch_sub(&am_g.abandoned_count, 1, __ATOMIC_RELAXED);
   }
   pthread_mutex_unlock(&am_g.abandoned_lock);
   if (seg == NULL) return NULL;
@@ -186,9 +291,13 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   }
   am_assert(seg->free_mask != 0);
   size_t i = (size_t)__builtin_ctzll(seg->free_mask);
+  am_seg_lock(seg);
+  bool had_dirty = am_segment_has_dirty(seg);
   seg->free_mask &= ~((uint64_t)1 << i);
   seg->dirty_mask &= ~((uint64_t)1 << i);
   seg->slabs_used++;
+  if (had_dirty && !am_segment_has_dirty(seg)) am_stat_sub(&am_g.dirty_segments, 1);
+  am_seg_unlock(seg);
   if (seg->free_mask == 0 && seg->next != NULL) {
     /* full: keep segments with free slots in front */
     am_seglist_remove(heap, seg);
@@ -200,21 +309,6 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   am_stat_add(&am_g.stat_slab_bytes, (size_t)1 << seg->slab_shift);
   _am_slab_init(seg, slab, cls);
   return slab;
-}
-
-/* Gives back the pages of the segment's free slots that may still be resident. */
-static size_t am_segment_purge_free_slots(am_segment_t *seg) {
-  size_t released = 0;
-  uint64_t dirty = seg->dirty_mask & seg->free_mask;
-  while (dirty != 0) {
-    size_t i = (size_t)__builtin_ctzll(dirty);
-    dirty &= dirty - 1;
-    uint8_t *start = (uint8_t *)am_align_up((uintptr_t)am_slot_start(seg, i), am_g.page_size);
-    uint8_t *end = am_slot_end(seg, i);
-    if (end > start && _am_os_purge(start, (size_t)(end - start))) released += (size_t)(end - start);
-    seg->dirty_mask &= ~((uint64_t)1 << i);
-  }
-  return released;
 }
 
 /* ---- thread exit ------------------------------------------------------------------------ */
@@ -239,8 +333,8 @@ AM_INTERNAL void _am_segment_abandon_all(am_heap_t *heap) {
         atomic_store_explicit(&seg->heap, NULL, memory_order_release);
         pthread_mutex_lock(&am_g.abandoned_lock);
         seg->next = am_g.abandoned[kind];
-        am_g.abandoned[kind] = seg;
-        am_g.abandoned_count++;
+        __atomic_store_n(&am_g.abandoned[kind], seg, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&am_g.abandoned_count, 1, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&am_g.abandoned_lock);
         am_stat_add(&am_g.stat_abandoned, 1);
       }
@@ -283,4 +377,99 @@ AM_INTERNAL size_t _am_segment_reclaim_all(am_heap_t *heap) {
     while (am_segment_reclaim(heap, (am_segment_kind_t)kind) != NULL) n++;
   }
   return n;
+}
+
+/* ---- purging on time -------------------------------------------------------------------- */
+
+/* Sweeps the abandoned segments: collects what other threads freed into them, gives back
+ * their empty slabs and unmaps the empty ones. Returns bytes unmapped. */
+static size_t am_sweep_abandoned(void) {
+  size_t released = 0;
+  if (__atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED) == 0) return 0;
+  if (pthread_mutex_trylock(&am_g.abandoned_lock) != 0) return 0;
+  for (size_t kind = 0; kind < 2; kind++) {
+    am_segment_t **link = &am_g.abandoned[kind];
+    while (*link != NULL) {
+      am_segment_t *seg = *link;
+      for (size_t i = 0; i < seg->slab_count; i++) {
+        am_slab_t *slab = &seg->slabs[i];
+        if (slab->state == AM_SLAB_FREE) continue;
+        _am_slab_collect(slab);
+        if (slab->used == 0) am_slot_release(seg, slab);
+      }
+      if (seg->slabs_used == 0) {
+        __atomic_store_n(link, seg->next, __ATOMIC_RELAXED);
+        __atomic_fetch_sub(&am_g.abandoned_count, 1, __ATOMIC_RELAXED);
+        am_segment_unmap(seg);
+        released += AM_SEGMENT_SIZE;
+      } else {
+        link = &seg->next;
+      }
+    }
+  }
+  pthread_mutex_unlock(&am_g.abandoned_lock);
+  return released;
+}
+
+/* One purge pass over every segment: gives back the dirty free slots whose deadline has
+ * passed (all of them when `force`). Without `force` it runs at most every half delay and
+ * never waits for a lock. Returns the number of bytes released. */
+AM_INTERNAL size_t _am_purge(bool force) {
+  long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+  if (!force && delay < 0) return 0;
+  int64_t now = _am_clock_ms();
+  if (!force) {
+    int64_t due = atomic_load_explicit(&am_g.next_purge, memory_order_relaxed);
+    int64_t step = delay / 2 > 5 ? delay / 2 : 5;
+    if (now < due || !atomic_compare_exchange_strong(&am_g.next_purge, &due, now + step)) return 0;
+  }
+  size_t released = am_sweep_abandoned();
+  if (atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0) return released;
+  if (force) pthread_mutex_lock(&am_g.segments_lock);
+  else if (pthread_mutex_trylock(&am_g.segments_lock) != 0) return released;
+  for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext) {
+    if (atomic_load_explicit(&seg->lock, memory_order_relaxed) != 0 && !force) continue;
+    am_seg_lock(seg);
+    if (am_segment_has_dirty(seg) && (force || seg->purge_at <= now)) released += am_segment_purge_locked(seg);
+    am_seg_unlock(seg);
+  }
+  pthread_mutex_unlock(&am_g.segments_lock);
+  return released;
+}
+
+/* The optional background purger (AMALLOC_PURGE_THREAD=1): wakes every half delay (at least
+ * every 10 ms, at most every second) and runs a purge pass, so memory goes back on time even
+ * when every thread of the program is idle or blocked. */
+static void *am_purge_thread_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+    long ms = delay <= 0 ? 1000 : delay / 2 < 10 ? 10 : delay / 2 > 1000 ? 1000 : delay / 2;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    if (delay >= 0) _am_purge(false);
+  }
+  return NULL;
+}
+
+AM_INTERNAL void _am_purge_thread_start(void) {
+  if (atomic_load_explicit(&am_g.purge_thread_started, memory_order_relaxed)) return;
+  if (atomic_exchange(&am_g.purge_thread_started, 1)) return;
+  pthread_t th;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  if (pthread_create(&th, &attr, am_purge_thread_main, NULL) != 0) {
+    if (am_option(AM_OPTION_VERBOSE)) _am_message("", "AMALLOC_PURGE_THREAD: cannot start the purge thread", NULL);
+  }
+  pthread_attr_destroy(&attr);
+}
+
+/* In a forked child: no purger holds a segment lock (the parent's prepare handler held
+ * segments_lock), but an owner thread that does not exist in the child may have; reset them. */
+AM_INTERNAL void _am_segment_fork_child(void) {
+  for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext)
+    atomic_store_explicit(&seg->lock, 0, memory_order_relaxed);
+  atomic_store_explicit(&am_g.purge_thread_started, 0, memory_order_relaxed);
 }

@@ -50,7 +50,9 @@ AM_EXPORT int am_malloc_trim(size_t pad) {
   (void)pad;
   am_heap_t *heap = am_heap_get();
   if (heap == &am_heap_empty) {
-    if (am_g.abandoned_count == 0) return 0;
+    if (__atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED) == 0 &&
+        atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0)
+      return 0;
     heap = _am_heap_init_thread();
     if (heap == NULL) return 0;
   }
@@ -77,6 +79,7 @@ AM_EXPORT int am_malloc_trim(size_t pad) {
     }
   }
   size_t released = _am_segment_trim(heap);
+  released += _am_purge(true);          /* every thread's free slots, at once */
   size_t after = am_load(&am_g.stat_segment_bytes) + am_load(&am_g.stat_purged_bytes);
   return (released > 0 || after != before) ? 1 : 0;
 }

@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <pthread.h>
 
+#include "../include/amalloc.h"
+
 /* ---- build knobs (one place; meson maps its options onto these) -------------------------
  * AM_DEBUG     0: release; 1: cheap internal asserts; 2: also expensive consistency checks.
  * AM_OVERRIDE  1: also define malloc/free/... and the C++ operators (libamalloc.so/.a);
@@ -125,9 +127,17 @@ typedef struct am_segment_s {
   uint8_t slab_shift;                 /* log2 of the slab size (63 for LARGE: one "slab") */
   uint16_t slab_count;                /* slots in this segment */
   uint32_t slabs_used;                /* owner: slots in use */
-  uint32_t _pad;
-  uint64_t free_mask;                 /* owner: bit i set = slot i free */
-  uint64_t dirty_mask;                /* owner: bit i set = free slot i may still be resident */
+  _Atomic(uint32_t) lock;             /* shared: spin lock over free_mask (writes), dirty_mask
+                                         and purge_at, taken by the owner when a slot changes
+                                         state and by a purger */
+  uint64_t free_mask;                 /* bit i set = slot i free (written under lock) */
+  uint64_t dirty_mask;                /* bit i set = free slot i may still be resident (lock) */
+  int64_t purge_at;                   /* lock: when the dirty free slots are due (ms) */
+  uint8_t thp;                        /* advised MADV_HUGEPAGE: purge whole 2 MiB halves */
+  uint8_t hugetlb;                    /* backed by MAP_HUGETLB pages: never purged, only unmapped */
+  uint8_t _pad2[6];
+  struct am_segment_s *gnext;         /* in am_g.segments (all SMALL/MEDIUM segments) */
+  struct am_segment_s *gprev;
   size_t map_size;                    /* bytes mapped from the segment's base */
   uint8_t *large_block;               /* LARGE: the block's address */
   size_t large_size;                  /* LARGE: usable bytes of the block */
@@ -148,6 +158,7 @@ typedef struct am_heap_s {
   size_t segment_count[2];
   struct am_heap_s *next_free;        /* in the pool of unused heaps */
   uint64_t thread_serial;             /* which thread creation this heap serves (for messages) */
+  uint32_t purge_ticks;               /* free slow-path calls; every 64th checks the clock */
 } am_heap_t;
 
 /* ---- process-wide state -------------------------------------------------------------------
@@ -171,6 +182,15 @@ typedef struct am_global_s {
   uint8_t *meta_next;                 /* bump allocator for heap structs */
   uint8_t *meta_end;
   _Atomic(uint64_t) thread_serial;
+
+  long options[AM_OPTION_COUNT];      /* options.c: values in force */
+
+  pthread_mutex_t segments_lock;      /* guards the list of all SMALL/MEDIUM segments */
+  am_segment_t *segments;             /* every SMALL/MEDIUM segment, owned or abandoned */
+  _Atomic(size_t) dirty_segments;     /* segments with dirty free slots (a purge is due) */
+  _Atomic(int64_t) next_purge;        /* ms: no purge pass before this */
+  _Atomic(int) purge_thread_started;
+  _Atomic(int) hugetlb_failed;        /* MAP_HUGETLB refused: the fallback was reported */
 
   /* statistics (relaxed atomics, updated on slow paths only) */
   _Atomic(size_t) stat_segments;      /* SMALL+MEDIUM segments mapped */

@@ -9,6 +9,7 @@
 
 #include "globals.c"
 #include "message.c"
+#include "options.c"
 #include "os.c"
 #include "sizeclass.c"
 #include "segment.c"

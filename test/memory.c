@@ -1,0 +1,190 @@
+/* memory.c -- memory goes back to the OS (issue 4 targets), through the am_* API.
+ *
+ *   memory [delay|trim|large|threads|options]   (default: all)
+ *
+ *   delay    1 GiB of 64-byte blocks interleaved with a 128 MiB live set of 1 KiB blocks; the
+ *            64-byte blocks are freed. With light allocator traffic afterwards, RSS must come
+ *            back within 15% of the live size (above the process's baseline) within 3 s
+ *            (AMALLOC_PURGE_DELAY_MS is at its default).
+ *   trim     the same, then malloc_trim(0): returns 1 and RSS is back at once.
+ *   large    a freed 512 MiB block leaves RSS at once.
+ *   threads  5,000 short-lived threads whose blocks are freed by the main thread after they
+ *            exit leave under 8 MiB of RSS residue.
+ *   options  am_option_get/set round trips and refuses bad values.
+ * The bounds are in bytes and seconds of light traffic, never in speed.
+ */
+#include "test.h"
+
+#include <amalloc.h>
+#include <pthread.h>
+#include <time.h>
+
+#define MiB ((size_t)1 << 20)
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Light traffic: a few small allocations, then a short sleep. */
+static void light_traffic(void) {
+  for (int i = 0; i < 100; i++) {
+    void *p = am_malloc(32 + (size_t)(i % 7) * 16);
+    am_free(p);
+  }
+  struct timespec ts = {0, 20 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+}
+
+typedef struct {
+  void **live;
+  size_t nlive;
+} liveset_t;
+
+/* Builds the live set and frees the garbage; returns the live bytes. */
+static size_t fill_and_free(liveset_t *ls) {
+  const size_t garbage_bytes = (size_t)(test_quick() ? 128 : 1024) * MiB;
+  const size_t n = garbage_bytes / 64;
+  const size_t per_live = 128;                 /* one 1 KiB live block per 128 garbage blocks */
+  void **garbage = am_malloc(n * sizeof(void *));
+  ls->live = am_malloc((n / per_live + 1) * sizeof(void *));
+  ls->nlive = 0;
+  CHECK(garbage != NULL && ls->live != NULL);
+  for (size_t i = 0; i < n; i++) {
+    garbage[i] = am_malloc(64);
+    memset(garbage[i], 0x5a, 64);
+    if (i % per_live == 0) {
+      void *l = am_malloc(1024);
+      memset(l, 0x11, 1024);
+      ls->live[ls->nlive++] = l;
+    }
+  }
+  for (size_t i = 0; i < n; i++) am_free(garbage[i]);
+  am_free(garbage);
+  return ls->nlive * 1024;
+}
+
+static void free_live(liveset_t *ls) {
+  for (size_t i = 0; i < ls->nlive; i++) {
+    CHECK(((unsigned char *)ls->live[i])[1023] == 0x11);
+    am_free(ls->live[i]);
+  }
+  am_free(ls->live);
+}
+
+static void test_delay(void) {
+  size_t base = vm_rss_kib() * 1024;
+  liveset_t ls;
+  size_t live = fill_and_free(&ls);
+  size_t at_free = vm_rss_kib() * 1024;
+  double t0 = now_s(), t = 0;
+  size_t rss = at_free;
+  size_t bound = base + live + live * 15 / 100;
+  while ((t = now_s() - t0) < 3.0) {
+    light_traffic();
+    rss = vm_rss_kib() * 1024;
+    if (rss <= bound) break;
+  }
+  printf("delay: baseline %zu MiB, live %zu MiB, RSS after free %zu MiB, after %.2f s %zu MiB "
+         "(bound %zu MiB)\n", base / MiB, live / MiB, at_free / MiB, t, rss / MiB, bound / MiB);
+  CHECK(rss <= bound);
+  free_live(&ls);
+}
+
+static void test_trim(void) {
+  long old = am_option_get(AM_OPTION_PURGE_DELAY_MS);
+  CHECK_EQ(am_option_set(AM_OPTION_PURGE_DELAY_MS, -1), 0);   /* only malloc_trim purges */
+  size_t base = vm_rss_kib() * 1024;
+  liveset_t ls;
+  size_t live = fill_and_free(&ls);
+  size_t before = vm_rss_kib() * 1024;
+  int r = am_malloc_trim(0);
+  size_t after = vm_rss_kib() * 1024;
+  size_t bound = base + live + live * 15 / 100;
+  printf("trim: baseline %zu MiB, live %zu MiB, before trim %zu MiB, after %zu MiB, returned %d\n",
+         base / MiB, live / MiB, before / MiB, after / MiB, r);
+  CHECK(before > bound);            /* with purging off, nothing went back before the trim */
+  CHECK_EQ(r, 1);
+  CHECK(after <= bound);
+  free_live(&ls);
+  am_malloc_trim(0);
+  CHECK_EQ(am_option_set(AM_OPTION_PURGE_DELAY_MS, old), 0);
+}
+
+static void test_large(void) {
+  size_t base = vm_rss_kib() * 1024;
+  size_t n = (test_quick() ? 64 : 512) * MiB;
+  char *p = am_malloc(n);
+  CHECK(p != NULL);
+  memset(p, 1, n);
+  size_t used = vm_rss_kib() * 1024;
+  am_free(p);
+  size_t after = vm_rss_kib() * 1024;
+  printf("large: %zu MiB block: RSS %zu -> %zu -> %zu MiB\n", n / MiB, base / MiB, used / MiB, after / MiB);
+  CHECK(used >= base + n - 4 * MiB);
+  CHECK(after <= base + 4 * MiB);
+}
+
+#define TH_WAVE 16
+static void *th_main(void *arg) {
+  void **keep = arg;
+  rng_t r;
+  rng_seed(&r, (uint64_t)(uintptr_t)arg);
+  void *mine[200];
+  for (int i = 0; i < 200; i++) {
+    size_t n = 16 + rng_below(&r, 2000);
+    mine[i] = am_malloc(n);
+    memset(mine[i], i, n);
+    if (i % 2) keep[i / 2] = mine[i];
+  }
+  for (int i = 0; i < 200; i += 2) am_free(mine[i]);
+  return NULL;
+}
+
+static void test_threads(void) {
+  unsigned total = test_quick() ? 1000 : 5008;
+  static void *keep[TH_WAVE][100];
+  /* warm up: one wave, so the baseline includes thread stacks and glibc's per-thread state */
+  size_t base = 0;
+  for (unsigned w = 0; w < total; w += TH_WAVE) {
+    pthread_t th[TH_WAVE];
+    for (int i = 0; i < TH_WAVE; i++) CHECK(pthread_create(&th[i], NULL, th_main, keep[i]) == 0);
+    for (int i = 0; i < TH_WAVE; i++) {
+      pthread_join(th[i], NULL);
+      for (int k = 0; k < 100; k++) am_free(keep[i][k]);
+    }
+    if (w == 0) base = vm_rss_kib() * 1024;
+  }
+  /* let the purge deadline pass, with light traffic */
+  double t0 = now_s();
+  while (now_s() - t0 < 1.0) light_traffic();
+  size_t after = vm_rss_kib() * 1024;
+  printf("threads: %u threads, RSS after the first wave %zu KiB, at the end %zu KiB\n", total,
+         base / 1024, after / 1024);
+  CHECK(after < base + 8 * MiB);
+}
+
+static void test_options(void) {
+  long d = am_option_get(AM_OPTION_PURGE_DELAY_MS);
+  CHECK(d >= -1);
+  CHECK_EQ(am_option_set(AM_OPTION_PURGE_DELAY_MS, 250), 0);
+  CHECK_EQ(am_option_get(AM_OPTION_PURGE_DELAY_MS), 250);
+  CHECK_EQ(am_option_set(AM_OPTION_PURGE_DELAY_MS, -2), EINVAL);
+  CHECK_EQ(am_option_set(AM_OPTION_THP, 2), EINVAL);
+  CHECK_EQ(am_option_set((am_option_t)999, 1), EINVAL);
+  CHECK_EQ(am_option_get((am_option_t)999), 0);
+  CHECK_EQ(am_option_set(AM_OPTION_PURGE_DELAY_MS, d), 0);
+}
+
+int main(int argc, char **argv) {
+  test_init("memory");
+  const char *which = argc > 1 ? argv[1] : "all";
+  bool all = strcmp(which, "all") == 0;
+  if (all || !strcmp(which, "options")) test_options();
+  if (all || !strcmp(which, "large")) test_large();
+  if (all || !strcmp(which, "delay")) test_delay();
+  if (all || !strcmp(which, "trim")) test_trim();
+  if (all || !strcmp(which, "threads")) test_threads();
+  return test_summary();
+}
