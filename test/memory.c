@@ -11,6 +11,12 @@
  *   threads  5,000 short-lived threads whose blocks are freed by the main thread after they
  *            exit leave under 8 MiB of RSS residue.
  *   options  am_option_get/set round trips and refuses bad values.
+ *   thp      (run with AMALLOC_THP=1) 128 MiB of small blocks are mostly in huge pages
+ *            (AnonHugePages in /proc/self/smaps_rollup).
+ *   hugetlb  (run with AMALLOC_HUGETLB=1 and huge pages reserved; test/hugetlb.sh) 64 MiB of
+ *            small blocks live in hugetlb pages (Private_Hugetlb).
+ *   populate the first allocation of a process faults in a whole 4 MiB segment with
+ *            AMALLOC_POPULATE=1, and less than 1 MiB without it.
  * The bounds are in bytes and seconds of light traffic, never in speed.
  */
 #include "test.h"
@@ -177,6 +183,64 @@ static void test_options(void) {
   CHECK_EQ(am_option_set(AM_OPTION_PURGE_DELAY_MS, d), 0);
 }
 
+static size_t smaps_kib(const char *field) {
+  FILE *f = fopen("/proc/self/smaps_rollup", "r");
+  if (!f) return 0;
+  char line[256];
+  size_t kib = 0, len = strlen(field);
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, field, len) == 0 && line[len] == ':') kib = (size_t)strtoull(line + len + 1, NULL, 10);
+  fclose(f);
+  return kib;
+}
+
+static void **alloc_small(size_t bytes, size_t *count) {
+  size_t n = bytes / 64;
+  void **v = am_malloc(n * sizeof(void *));
+  for (size_t i = 0; i < n; i++) {
+    v[i] = am_malloc(64);
+    memset(v[i], 7, 64);
+  }
+  *count = n;
+  return v;
+}
+static void free_small(void **v, size_t n) {
+  for (size_t i = 0; i < n; i++) am_free(v[i]);
+  am_free(v);
+}
+
+static void test_thp(void) {
+  CHECK_EQ(am_option_get(AM_OPTION_THP), 1);
+  size_t n;
+  void **v = alloc_small(128 * MiB, &n);
+  size_t huge = smaps_kib("AnonHugePages") * 1024;
+  printf("thp: 128 MiB of 64-byte blocks, AnonHugePages %zu MiB\n", huge / MiB);
+  CHECK(huge >= 96 * MiB);
+  free_small(v, n);
+}
+
+static void test_hugetlb(void) {
+  CHECK_EQ(am_option_get(AM_OPTION_HUGETLB), 1);
+  size_t n;
+  void **v = alloc_small(64 * MiB, &n);
+  size_t huge = smaps_kib("Private_Hugetlb") * 1024;
+  printf("hugetlb: 64 MiB of 64-byte blocks, Private_Hugetlb %zu MiB\n", huge / MiB);
+  CHECK(huge >= 64 * MiB);
+  free_small(v, n);
+  CHECK(smaps_kib("Private_Hugetlb") * 1024 < huge);   /* empty segments are unmapped */
+}
+
+static void test_populate(void) {
+  size_t before = vm_rss_kib() * 1024;
+  void *p = am_malloc(64);
+  size_t after = vm_rss_kib() * 1024;
+  bool populate = am_option_get(AM_OPTION_POPULATE) == 1;
+  printf("populate=%d: RSS grew by %zu KiB at the first allocation\n", populate, (after - before) / 1024);
+  if (populate) CHECK(after >= before + 3 * MiB);
+  else CHECK(after < before + 1 * MiB);
+  am_free(p);
+}
+
 int main(int argc, char **argv) {
   test_init("memory");
   const char *which = argc > 1 ? argv[1] : "all";
@@ -186,5 +250,8 @@ int main(int argc, char **argv) {
   if (all || !strcmp(which, "delay")) test_delay();
   if (all || !strcmp(which, "trim")) test_trim();
   if (all || !strcmp(which, "threads")) test_threads();
+  if (!strcmp(which, "thp")) test_thp();
+  if (!strcmp(which, "hugetlb")) test_hugetlb();
+  if (!strcmp(which, "populate")) test_populate();
   return test_summary();
 }
