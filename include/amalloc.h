@@ -109,6 +109,49 @@ long am_option_get(am_option_t option);
  * THP, HUGETLB and POPULATE apply to segments mapped afterwards. */
 int am_option_set(am_option_t option, long value);
 
+/* Statistics (AMALLOC_SHOW_STATS=1 prints the same at exit). Figures of other threads are read
+ * without stopping them, so a snapshot taken while they run is approximate. */
+#define AM_STATS_VERSION 1
+#define AM_STATS_CLASSES 53
+typedef struct am_class_stats_s {
+  size_t block_size;    /* bytes per block */
+  size_t mallocs;       /* blocks handed out, ever */
+  size_t frees;         /* blocks given back (mallocs - live) */
+  size_t live;          /* blocks in use now (including ones freed by other threads and not
+                           yet collected by the owner) */
+  size_t slabs;         /* slabs of this class now */
+  size_t peak_slabs;    /* most slabs of this class at once */
+} am_class_stats_t;
+typedef struct am_stats_s {
+  size_t size;                /* the caller sets sizeof(am_stats_t) */
+  size_t version;             /* AM_STATS_VERSION */
+  /* OS level */
+  size_t mapped;              /* bytes mapped: segments + large blocks (virtual) */
+  size_t segments;            /* small and medium segments */
+  size_t segment_bytes;
+  size_t slab_bytes;          /* bytes of segment slots holding a slab */
+  size_t resident;            /* process RSS from /proc/self/statm (0 if unreadable) */
+  size_t purged_bytes;        /* bytes given back with madvise, ever */
+  size_t thp_segments;        /* segments advised MADV_HUGEPAGE */
+  size_t hugetlb_segments;    /* segments backed by MAP_HUGETLB pages */
+  /* large blocks */
+  size_t large_count;         /* live */
+  size_t large_bytes;         /* mapped for live large blocks */
+  size_t large_peak;          /* most bytes mapped for large blocks at once */
+  size_t large_mallocs;       /* ever */
+  /* threads */
+  size_t threads_created;     /* heaps created */
+  size_t threads_exited;      /* heaps abandoned at thread exit */
+  size_t segments_abandoned;  /* ever */
+  size_t segments_reclaimed;  /* ever */
+  size_t segments_abandoned_now;
+  am_class_stats_t classes[AM_STATS_CLASSES];
+} am_stats_t;
+/* Fills *out (out->size must be set to sizeof(am_stats_t)). Returns 0, or EINVAL. */
+int am_stats_get(am_stats_t *out);
+/* Prints the statistics report to stderr. */
+void am_stats_print(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,15 @@ am_inline void am_ensure_init(void) {
   if (am_unlikely(atomic_load_explicit(&am_g.init_state, memory_order_acquire) != 2)) _am_process_init();
 }
 
+/* The current slab of the class had no free block: the slow path, out of line (a tail call,
+ * so the fast path needs no stack frame). The class is computed again here, because before
+ * the process is initialised the class tables are still zero (the first allocation of a
+ * process always lands here: its heap is the empty heap). */
+static am_noinline void *am_heap_malloc_miss(am_heap_t *heap, size_t size) {
+  if (am_unlikely(heap == &am_heap_empty)) am_ensure_init();
+  return _am_heap_malloc_generic(heap, am_size_class(size));
+}
+
 /* A block of `size` <= AM_MEDIUM_MAX bytes from `heap`. */
 am_inline void *am_heap_malloc_small(am_heap_t *heap, size_t size) {
   size_t cls = am_size_class(size);
@@ -22,15 +31,10 @@ am_inline void *am_heap_malloc_small(am_heap_t *heap, size_t size) {
   if (am_likely(b != NULL)) {
     slab->free = b->next;
     slab->used++;
+    heap->stat_mallocs[cls]++;
     return b;
   }
-  if (am_unlikely(heap == &am_heap_empty)) {
-    /* first allocation of this thread (maybe of the process: the class tables are only
-     * valid after init, so compute the class again) */
-    am_ensure_init();
-    cls = am_size_class(size);
-  }
-  return _am_heap_malloc_generic(heap, cls);
+  return am_heap_malloc_miss(heap, size);
 }
 
 /* Above 1 KiB: a size class up to AMALLOC_LARGE_THRESHOLD, a mapping of its own above. */

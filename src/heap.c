@@ -150,7 +150,7 @@ static size_t am_heap_collect_remote(am_heap_t *heap) {
 
 /* Allocates a block of class `cls` when the current slab's free list is empty: collects
  * remote frees, walks the class queue, revives full slabs, and finally takes a new slab. */
-AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls) {
+AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls) {
   if (am_unlikely(heap == &am_heap_empty)) {
     heap = _am_heap_init_thread();
     if (heap == NULL) {
@@ -169,6 +169,7 @@ AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls) {
       if (b != NULL) {
         slab->free = b->next;
         slab->used++;
+        heap->stat_mallocs[cls]++;
         return b;
       }
       /* no free block: park it in the full list */
@@ -189,13 +190,14 @@ AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls) {
   am_block_t *b = slab->free;
   slab->free = b->next;
   slab->used++;
+  heap->stat_mallocs[cls]++;
   return b;
 }
 
 /* ---- free slow path --------------------------------------------------------------------- */
 
 /* Called by the local free fast path when a slab became empty or was in the full list. */
-AM_INTERNAL void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab) {
+AM_INTERNAL am_noinline void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab) {
   if (am_unlikely(slab->state == AM_SLAB_FREE))
     _am_fatal("free of a pointer that is not in use (double free?)", slab->start);
   if ((++heap->purge_ticks & 63) == 0) am_purge_maybe();
@@ -246,6 +248,11 @@ AM_INTERNAL am_heap_t *_am_heap_init_thread(void) {
   memset(heap, 0, sizeof(*heap));
   for (size_t c = 0; c < AM_CLASS_COUNT; c++) heap->current[c] = &am_slab_empty;
   heap->thread_serial = atomic_fetch_add_explicit(&am_g.thread_serial, 1, memory_order_relaxed);
+  pthread_mutex_lock(&am_g.heap_lock);
+  heap->gnext = am_g.heaps;
+  if (heap->gnext != NULL) heap->gnext->gprev = heap;
+  am_g.heaps = heap;
+  pthread_mutex_unlock(&am_g.heap_lock);
   am_stat_add(&am_g.stat_threads, 1);
   am_tls_heap = heap;
   /* Set last: pthread_setspecific may itself allocate (for high key numbers), which then
@@ -261,7 +268,13 @@ AM_INTERNAL void _am_heap_thread_done(void *value) {
   if (heap == &am_heap_empty) return;
   am_tls_heap = &am_heap_empty;
   _am_segment_abandon_all(heap);
+  am_stat_add(&am_g.stat_threads_exited, 1);
   pthread_mutex_lock(&am_g.heap_lock);
+  for (size_t c = 0; c < AM_CLASS_COUNT; c++)
+    atomic_fetch_add_explicit(&am_g.stat_mallocs[c], heap->stat_mallocs[c], memory_order_relaxed);
+  if (heap->gprev != NULL) heap->gprev->gnext = heap->gnext;
+  else am_g.heaps = heap->gnext;
+  if (heap->gnext != NULL) heap->gnext->gprev = heap->gprev;
   heap->next_free = am_g.heap_pool;
   am_g.heap_pool = heap;
   pthread_mutex_unlock(&am_g.heap_lock);

@@ -51,6 +51,7 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
   atomic_store_explicit(&seg->heap, NULL, memory_order_relaxed);
   _am_segmap_set(seg, true);
   am_stat_add(&am_g.stat_large_count, 1);
+  am_stat_add(&am_g.stat_large_mallocs, 1);
   size_t now = atomic_fetch_add_explicit(&am_g.stat_large_bytes, total, memory_order_relaxed) + total;
   size_t peak = atomic_load_explicit(&am_g.stat_large_peak, memory_order_relaxed);
   while (now > peak && !atomic_compare_exchange_weak_explicit(&am_g.stat_large_peak, &peak, now,

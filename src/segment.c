@@ -111,7 +111,9 @@ static am_segment_t *am_segment_map(am_heap_t *heap, am_segment_kind_t kind) {
   if (!hugetlb && am_option(AM_OPTION_THP)) {
     _am_os_advise_huge(seg, AM_SEGMENT_SIZE);
     seg->thp = 1;
+    am_stat_add(&am_g.stat_thp_segments, 1);
   }
+  if (hugetlb) am_stat_add(&am_g.stat_hugetlb_segments, 1);
   seg->hugetlb = hugetlb;
   /* fresh anonymous memory is zero: only the non-zero fields are set */
   seg->kind = (uint8_t)kind;
@@ -145,6 +147,8 @@ static void am_segment_unmap(am_segment_t *seg) {
   if (seg->gnext != NULL) seg->gnext->gprev = seg->gprev;
   pthread_mutex_unlock(&am_g.segments_lock);
   if (am_segment_has_dirty(seg)) am_stat_sub(&am_g.dirty_segments, 1);
+  if (seg->thp) am_stat_sub(&am_g.stat_thp_segments, 1);
+  if (seg->hugetlb) am_stat_sub(&am_g.stat_hugetlb_segments, 1);
   _am_segmap_set(seg, false);
   am_stat_sub(&am_g.stat_segments, 1);
   am_stat_sub(&am_g.stat_segment_bytes, AM_SEGMENT_SIZE);
@@ -193,6 +197,7 @@ static size_t am_segment_purge_free_slots(am_segment_t *seg) {
 static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   am_assert(slab->state != AM_SLAB_FREE);
   am_stat_sub(&am_g.stat_slab_bytes, (size_t)1 << seg->slab_shift);
+  am_stat_sub(&am_g.stat_class_slabs[slab->cls], 1);
   slab->state = AM_SLAB_FREE;
   slab->bsize = 0;
   slab->free = NULL;
@@ -307,6 +312,9 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   slab->start = am_slot_start(seg, i);
   slab->reserved = (uint32_t)((size_t)(am_slot_end(seg, i) - slab->start) / am_class_size[cls]);
   am_stat_add(&am_g.stat_slab_bytes, (size_t)1 << seg->slab_shift);
+  size_t now = atomic_fetch_add_explicit(&am_g.stat_class_slabs[cls], 1, memory_order_relaxed) + 1;
+  if (now > atomic_load_explicit(&am_g.stat_class_peak_slabs[cls], memory_order_relaxed))
+    atomic_store_explicit(&am_g.stat_class_peak_slabs[cls], now, memory_order_relaxed);
   _am_slab_init(seg, slab, cls);
   return slab;
 }

@@ -84,37 +84,158 @@ AM_EXPORT int am_malloc_trim(size_t pad) {
   return (released > 0 || after != before) ? 1 : 0;
 }
 
-/* ---- reports ---------------------------------------------------------------------------- */
+/* ---- am_stats_get / reports ------------------------------------------------------------ */
 
-static void am_report_line(const char *label, size_t value) {
+#include <fcntl.h>
+
+static size_t am_resident_bytes(void) {
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
   char buf[128];
-  size_t len = 0;
-  const char *pre = "amalloc: ";
-  while (*pre) buf[len++] = *pre++;
-  while (*label && len < 80) buf[len++] = *label++;
-  while (len < 40) buf[len++] = ' ';
-  len += _am_fmt_size(buf + len, sizeof(buf) - len - 1, value);
-  buf[len++] = '\n';
-  ssize_t w = write(STDERR_FILENO, buf, len);
-  (void)w;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char *p = buf;
+  while (*p && *p != ' ') p++;          /* skip the size field */
+  size_t pages = 0;
+  while (*p == ' ') p++;
+  while (*p >= '0' && *p <= '9') pages = pages * 10 + (size_t)(*p++ - '0');
+  return pages * am_g.page_size;
 }
 
-AM_EXPORT void am_malloc_stats(void) {
+AM_EXPORT int am_stats_get(am_stats_t *out) {
+  if (out == NULL || out->size < sizeof(am_stats_t)) return EINVAL;
+  if (atomic_load_explicit(&am_g.init_state, memory_order_acquire) != 2) _am_process_init();
+  memset(out, 0, sizeof(*out));
+  out->size = sizeof(am_stats_t);
+  out->version = AM_STATS_VERSION;
+  out->segments = am_load(&am_g.stat_segments);
+  out->segment_bytes = am_load(&am_g.stat_segment_bytes);
+  out->slab_bytes = am_load(&am_g.stat_slab_bytes);
+  out->large_count = am_load(&am_g.stat_large_count);
+  out->large_bytes = am_load(&am_g.stat_large_bytes);
+  out->large_peak = am_load(&am_g.stat_large_peak);
+  out->large_mallocs = am_load(&am_g.stat_large_mallocs);
+  out->mapped = out->segment_bytes + out->large_bytes;
+  out->resident = am_resident_bytes();
+  out->purged_bytes = am_load(&am_g.stat_purged_bytes);
+  out->thp_segments = am_load(&am_g.stat_thp_segments);
+  out->hugetlb_segments = am_load(&am_g.stat_hugetlb_segments);
+  out->threads_created = am_load(&am_g.stat_threads);
+  out->threads_exited = am_load(&am_g.stat_threads_exited);
+  out->segments_abandoned = am_load(&am_g.stat_abandoned);
+  out->segments_reclaimed = am_load(&am_g.stat_reclaimed);
+  out->segments_abandoned_now = __atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED);
+  for (size_t c = 0; c < AM_CLASS_COUNT && c < AM_STATS_CLASSES; c++) {
+    out->classes[c].block_size = am_class_size[c];
+    out->classes[c].mallocs = atomic_load_explicit(&am_g.stat_mallocs[c], memory_order_relaxed);
+    out->classes[c].slabs = am_load(&am_g.stat_class_slabs[c]);
+    out->classes[c].peak_slabs = am_load(&am_g.stat_class_peak_slabs[c]);
+  }
+  /* live heaps' counters and every slab's live blocks: read while their owners run */
+  pthread_mutex_lock(&am_g.heap_lock);
+  for (am_heap_t *h = am_g.heaps; h != NULL; h = h->gnext)
+    for (size_t c = 0; c < AM_CLASS_COUNT && c < AM_STATS_CLASSES; c++)
+      out->classes[c].mallocs += __atomic_load_n(&h->stat_mallocs[c], __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&am_g.heap_lock);
+  pthread_mutex_lock(&am_g.segments_lock);
+  for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext) {
+    for (size_t i = 0; i < seg->slab_count; i++) {
+      am_slab_t *slab = &seg->slabs[i];
+      uint8_t state = __atomic_load_n(&slab->state, __ATOMIC_RELAXED);
+      if (state == AM_SLAB_FREE) continue;
+      size_t cls = __atomic_load_n(&slab->cls, __ATOMIC_RELAXED);
+      if (cls < AM_STATS_CLASSES) out->classes[cls].live += __atomic_load_n(&slab->used, __ATOMIC_RELAXED);
+    }
+  }
+  pthread_mutex_unlock(&am_g.segments_lock);
+  for (size_t c = 0; c < AM_STATS_CLASSES; c++) {
+    am_class_stats_t *k = &out->classes[c];
+    k->frees = k->mallocs > k->live ? k->mallocs - k->live : 0;
+  }
+  return 0;
+}
+
+/* A line of the report, built without allocating. */
+typedef struct {
+  char buf[256];
+  size_t len;
+} am_line_t;
+static void am_line_str(am_line_t *l, const char *s) {
+  while (*s && l->len < sizeof(l->buf) - 2) l->buf[l->len++] = *s++;
+}
+static void am_line_num(am_line_t *l, size_t v, size_t width) {
+  char tmp[24];
+  size_t n = _am_fmt_size(tmp, sizeof(tmp), v);
+  while (n < width && l->len < sizeof(l->buf) - 2) {
+    l->buf[l->len++] = ' ';
+    width--;
+  }
+  for (size_t i = 0; i < n && l->len < sizeof(l->buf) - 2; i++) l->buf[l->len++] = tmp[i];
+}
+static void am_line_end(am_line_t *l) {
+  l->buf[l->len++] = '\n';
+  ssize_t w = write(STDERR_FILENO, l->buf, l->len);
+  (void)w;
+  l->len = 0;
+}
+
+AM_EXPORT void am_stats_print(void) {
   int saved = errno;
-  struct am_mallinfo2 m = am_mallinfo2();
-  am_report_line("segments", m.ordblks);
-  am_report_line("segment bytes", m.arena);
-  am_report_line("slab bytes in use", am_load(&am_g.stat_slab_bytes));
-  am_report_line("large blocks", m.hblks);
-  am_report_line("large bytes", m.hblkhd);
-  am_report_line("large bytes (peak)", am_load(&am_g.stat_large_peak));
-  am_report_line("bytes in use (upper bound)", m.uordblks);
-  am_report_line("threads (heaps created)", am_load(&am_g.stat_threads));
-  am_report_line("segments abandoned", am_load(&am_g.stat_abandoned));
-  am_report_line("segments reclaimed", am_load(&am_g.stat_reclaimed));
-  am_report_line("bytes purged", am_load(&am_g.stat_purged_bytes));
+  am_stats_t st;
+  st.size = sizeof(st);
+  if (am_stats_get(&st) != 0) return;
+  am_line_t l = {.len = 0};
+  am_line_str(&l, "amalloc: statistics (process ");
+  am_line_num(&l, (size_t)getpid(), 0);
+  am_line_str(&l, ")");
+  am_line_end(&l);
+  am_line_str(&l, "amalloc: class  block size     mallocs       frees        live   slabs  peak slabs");
+  am_line_end(&l);
+  for (size_t c = 0; c < AM_STATS_CLASSES; c++) {
+    am_class_stats_t *k = &st.classes[c];
+    if (k->mallocs == 0 && k->live == 0 && k->peak_slabs == 0) continue;
+    am_line_str(&l, "amalloc: ");
+    am_line_num(&l, c, 5);
+    am_line_num(&l, k->block_size, 12);
+    am_line_num(&l, k->mallocs, 12);
+    am_line_num(&l, k->frees, 12);
+    am_line_num(&l, k->live, 12);
+    am_line_num(&l, k->slabs, 8);
+    am_line_num(&l, k->peak_slabs, 12);
+    am_line_end(&l);
+  }
+  static const struct { const char *label; size_t off; } rows[] = {
+    {"large blocks live", offsetof(am_stats_t, large_count)},
+    {"large bytes live", offsetof(am_stats_t, large_bytes)},
+    {"large bytes peak", offsetof(am_stats_t, large_peak)},
+    {"large mallocs", offsetof(am_stats_t, large_mallocs)},
+    {"mapped bytes (segments + large)", offsetof(am_stats_t, mapped)},
+    {"segments", offsetof(am_stats_t, segments)},
+    {"segment bytes", offsetof(am_stats_t, segment_bytes)},
+    {"slab bytes", offsetof(am_stats_t, slab_bytes)},
+    {"resident bytes (process RSS)", offsetof(am_stats_t, resident)},
+    {"purged bytes", offsetof(am_stats_t, purged_bytes)},
+    {"THP segments", offsetof(am_stats_t, thp_segments)},
+    {"hugetlb segments", offsetof(am_stats_t, hugetlb_segments)},
+    {"threads (heaps) created", offsetof(am_stats_t, threads_created)},
+    {"threads exited", offsetof(am_stats_t, threads_exited)},
+    {"segments abandoned", offsetof(am_stats_t, segments_abandoned)},
+    {"segments reclaimed", offsetof(am_stats_t, segments_reclaimed)},
+    {"segments abandoned now", offsetof(am_stats_t, segments_abandoned_now)},
+  };
+  for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+    am_line_str(&l, "amalloc: ");
+    am_line_str(&l, rows[i].label);
+    while (l.len < 45) l.buf[l.len++] = ' ';
+    am_line_num(&l, *(const size_t *)((const char *)&st + rows[i].off), 14);
+    am_line_end(&l);
+  }
   errno = saved;
 }
+
+AM_EXPORT void am_malloc_stats(void) { am_stats_print(); }
 
 AM_EXPORT int am_malloc_info(int options, FILE *stream) {
   if (options != 0 || stream == NULL) {

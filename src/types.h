@@ -159,6 +159,9 @@ typedef struct am_heap_s {
   struct am_heap_s *next_free;        /* in the pool of unused heaps */
   uint64_t thread_serial;             /* which thread creation this heap serves (for messages) */
   uint32_t purge_ticks;               /* free slow-path calls; every 64th checks the clock */
+  struct am_heap_s *gnext;            /* in am_g.heaps (live heaps), under heap_lock */
+  struct am_heap_s *gprev;
+  uint64_t stat_mallocs[AM_CLASS_COUNT]; /* blocks handed out per class (fast path: one add) */
 } am_heap_t;
 
 /* ---- process-wide state -------------------------------------------------------------------
@@ -179,6 +182,14 @@ typedef struct am_global_s {
 
   pthread_mutex_t heap_lock;          /* guards heap_pool and the meta bump area */
   am_heap_t *heap_pool;               /* heaps of exited threads, ready for reuse */
+  am_heap_t *heaps;                   /* live heaps (for statistics) */
+  _Atomic(uint64_t) stat_mallocs[AM_CLASS_COUNT]; /* exited heaps' stat_mallocs, merged */
+  _Atomic(size_t) stat_class_slabs[AM_CLASS_COUNT];
+  _Atomic(size_t) stat_class_peak_slabs[AM_CLASS_COUNT];
+  _Atomic(size_t) stat_large_mallocs;
+  _Atomic(size_t) stat_threads_exited;
+  _Atomic(size_t) stat_thp_segments;
+  _Atomic(size_t) stat_hugetlb_segments;
   uint8_t *meta_next;                 /* bump allocator for heap structs */
   uint8_t *meta_end;
   _Atomic(uint64_t) thread_serial;

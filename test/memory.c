@@ -11,6 +11,7 @@
  *   threads  5,000 short-lived threads whose blocks are freed by the main thread after they
  *            exit leave under 8 MiB of RSS residue.
  *   options  am_option_get/set round trips and refuses bad values.
+ *   stats    am_stats_get: per-class mallocs, frees and live blocks, large blocks, follow the test.
  *   thp      (run with AMALLOC_THP=1) 128 MiB of small blocks are mostly in huge pages
  *            (AnonHugePages in /proc/self/smaps_rollup).
  *   hugetlb  (run with AMALLOC_HUGETLB=1 and huge pages reserved; test/hugetlb.sh) 64 MiB of
@@ -241,11 +242,47 @@ static void test_populate(void) {
   am_free(p);
 }
 
+/* am_stats_get: per-class counts follow what the test does. */
+static void test_stats(void) {
+  am_stats_t st0, st1, st2;
+  st0.size = st1.size = st2.size = sizeof(am_stats_t);
+  CHECK_EQ(am_stats_get(NULL), EINVAL);
+  am_stats_t small;
+  small.size = 8;
+  CHECK_EQ(am_stats_get(&small), EINVAL);
+  CHECK_EQ(am_stats_get(&st0), 0);
+  CHECK_EQ(st0.version, AM_STATS_VERSION);
+  enum { N = 10000 };
+  static void *v[N];
+  for (int i = 0; i < N; i++) v[i] = am_malloc(700);           /* class of 768 bytes */
+  void *big = am_malloc(3 * MiB);
+  CHECK_EQ(am_stats_get(&st1), 0);
+  size_t c = 0;
+  while (c < AM_STATS_CLASSES && st1.classes[c].block_size < 700) c++;
+  CHECK_EQ(st1.classes[c].block_size, 768);
+  CHECK_EQ(st1.classes[c].mallocs - st0.classes[c].mallocs, N);
+  CHECK_EQ(st1.classes[c].live - st0.classes[c].live, N);
+  CHECK(st1.classes[c].slabs >= N * 768 / (64 * 1024));
+  CHECK(st1.classes[c].peak_slabs >= st1.classes[c].slabs);
+  CHECK_EQ(st1.large_count - st0.large_count, 1);
+  CHECK(st1.large_bytes - st0.large_bytes >= 3 * MiB);
+  CHECK_EQ(st1.large_mallocs - st0.large_mallocs, 1);
+  CHECK(st1.mapped >= st1.segment_bytes + 3 * MiB);
+  CHECK(st1.resident > 0);
+  for (int i = 0; i < N; i++) am_free(v[i]);
+  am_free(big);
+  CHECK_EQ(am_stats_get(&st2), 0);
+  CHECK_EQ(st2.classes[c].frees - st1.classes[c].frees, N);
+  CHECK_EQ(st2.classes[c].live, st0.classes[c].live);
+  CHECK_EQ(st2.large_count, st0.large_count);
+}
+
 int main(int argc, char **argv) {
   test_init("memory");
   const char *which = argc > 1 ? argv[1] : "all";
   bool all = strcmp(which, "all") == 0;
   if (all || !strcmp(which, "options")) test_options();
+  if (all || !strcmp(which, "stats")) test_stats();
   if (all || !strcmp(which, "large")) test_large();
   if (all || !strcmp(which, "delay")) test_delay();
   if (all || !strcmp(which, "trim")) test_trim();
