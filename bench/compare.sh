@@ -22,7 +22,7 @@
 # skips them), runs every workload under each allocator interleaved (A B C .., A B C .., ...),
 # checks every run's checksum against glibc's, and prints medians of wall time and peak RSS with
 # ratios to glibc and mimalloc and their geometric means. Results: bench/results/latest.csv
-# (+ a dated copy), latest.png (time and RSS ratios), frag-rss.png (RSS over time of the frag
+# (+ a dated copy), latest.png (time and RSS ratios), frag-rss.png and waves-rss.png (RSS over time of the frag and waves
 # workload), micro-latest.csv, icount-latest.csv. Exit status 1 if any run failed or any
 # checksum differed from glibc's.
 set -euo pipefail
@@ -165,7 +165,7 @@ if [ $have_micro = 1 ] && { [ -z "$only" ] || in_list micro "$only"; }; then
 fi
 
 # ---- workloads and real programs --------------------------------------------------------------
-workloads=(server mixed trees interp strings batch frag threadchurn bigblocks prodcons growheap)
+workloads=(server mixed trees interp strings batch frag waves threadchurn bigblocks prodcons growheap)
 reals=()
 if [ $real = 1 ]; then
   [ -x /usr/bin/python3 ] && reals+=(python)
@@ -263,9 +263,9 @@ run_one() {
       run_redis "$pre" ;;
     mixed)
       "$bin/runner" "$tmp/res" "$pre" "$bin/mixed" 2 "$(awk -v s="$scale" 'BEGIN { print 3 * s }')" > "$tmp/out" 2>"$tmp/err" || code=$? ;;
-    frag)
-      AMB_RSS_LOG=$tmp/frag-rss.$a.$r AMB_RSS_MS=$([ $quick = 1 ] && echo 5 || echo 20) \
-        "$bin/runner" "$tmp/res" "$pre" "$bin/frag" "$scale" > "$tmp/out" 2>"$tmp/err" || code=$? ;;
+    frag|waves)
+      AMB_RSS_LOG=$tmp/$w-rss.$a.$r AMB_RSS_MS=$([ $quick = 1 ] && echo 5 || echo 20) \
+        "$bin/runner" "$tmp/res" "$pre" "$bin/$w" "$scale" > "$tmp/out" 2>"$tmp/err" || code=$? ;;
     *)
       "$bin/runner" "$tmp/res" "$pre" "$bin/$w" "$scale" > "$tmp/out" 2>"$tmp/err" || code=$? ;;
   esac

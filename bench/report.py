@@ -162,17 +162,19 @@ unset multiplot
     if gnuplot(script):
         shutil.copy(png, os.path.join(outdir, stamp + ".png"))
         print("written: %s" % png)
-    # RSS over time of the frag workload, run 1 of each allocator
-    series = [(a, os.path.join(tmpdir, "frag-rss.%s.1" % a)) for a in allocs]
-    series = [(a, p) for a, p in series if os.path.exists(p) and os.path.getsize(p) > 0]
-    if series:
-        png2 = os.path.join(outdir, "frag-rss.png")
+    # RSS over time of the frag and waves workloads, run 1 of each allocator
+    for wl in ("frag", "waves"):
+        series = [(a, os.path.join(tmpdir, "%s-rss.%s.1" % (wl, a))) for a in allocs]
+        series = [(a, p) for a, p in series if os.path.exists(p) and os.path.getsize(p) > 0]
+        if not series:
+            continue
+        png2 = os.path.join(outdir, "%s-rss.png" % wl)
         plots = ", ".join("'%s' using ($1/1000):($2/1024) with lines lw 2 title '%s'" % (p, a)
                           for a, p in series)
         script = f"""
 set terminal pngcairo size 1000,500 font ",10"
 set output '{png2}'
-set title 'frag workload: RSS over time (run 1)'
+set title '{wl} workload: RSS over time (run 1)'
 set xlabel 'seconds'
 set ylabel 'RSS (MiB)'
 set grid
@@ -180,12 +182,12 @@ set key outside right top
 plot {plots}
 """
         if gnuplot(script):
-            shutil.copy(png2, os.path.join(outdir, "frag-rss-%s.png" % stamp))
+            shutil.copy(png2, os.path.join(outdir, "%s-rss-%s.png" % (wl, stamp)))
             for old in os.listdir(outdir):
-                if old.startswith("frag-rss-latest."):
+                if old.startswith("%s-rss-latest." % wl):
                     os.remove(os.path.join(outdir, old))
             for a, p in series:
-                shutil.copy(p, os.path.join(outdir, "frag-rss-latest.%s.tsv" % a))
+                shutil.copy(p, os.path.join(outdir, "%s-rss-latest.%s.tsv" % (wl, a)))
             print("written: %s" % png2)
 
 
