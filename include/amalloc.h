@@ -152,6 +152,12 @@ int am_stats_get(am_stats_t *out);
 /* Prints the statistics report to stderr. */
 void am_stats_print(void);
 
+/* Testing only (fault injection): after this call, the OS mapping calls amalloc makes (mmap
+ * and mremap; munmap and madvise are not affected) numbered after+1 .. after+count fail as if
+ * the system had no memory (count < 0: every one after `after`). am_test_os_failures(0, 0)
+ * turns it off. Returns how many calls failed on purpose since the previous call. */
+long am_test_os_failures(long after, long count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,7 +64,31 @@ static int am_map_flags(unsigned flags) {
   return AM_MAP_FLAGS | ((flags & AM_OS_POPULATE) ? MAP_POPULATE : 0);
 }
 
+/* Fault injection (tests only): true when this mapping call must fail. */
+static bool am_os_fault(void) {
+  if (am_likely(!atomic_load_explicit(&am_g.fault_on, memory_order_relaxed))) return false;
+  if (atomic_fetch_sub_explicit(&am_g.fault_calls, 1, memory_order_relaxed) > 0) return false;
+  long left = atomic_load_explicit(&am_g.fault_left, memory_order_relaxed);
+  if (left == 0) return false;
+  if (left > 0 && atomic_fetch_sub_explicit(&am_g.fault_left, 1, memory_order_relaxed) <= 0) return false;
+  atomic_fetch_add_explicit(&am_g.fault_count, 1, memory_order_relaxed);
+  return true;
+}
+
+AM_EXPORT long am_test_os_failures(long after, long count) {
+  atomic_store(&am_g.fault_on, 0);
+  atomic_store(&am_g.fault_calls, after);
+  atomic_store(&am_g.fault_left, count);
+  long failed = atomic_exchange(&am_g.fault_count, 0);
+  atomic_store(&am_g.fault_on, count != 0);
+  return failed;
+}
+
 static void *am_mmap(void *addr, size_t size, unsigned flags) {
+  if (am_os_fault()) {
+    errno = ENOMEM;
+    return NULL;
+  }
   void *p = mmap(addr, size, PROT_READ | PROT_WRITE, am_map_flags(flags), -1, 0);
   if (p == MAP_FAILED) {
     errno = ENOMEM;
@@ -153,6 +177,7 @@ AM_INTERNAL void _am_os_advise_huge(void *p, size_t size) {
 }
 
 AM_INTERNAL bool _am_os_resize_inplace(void *p, size_t old_size, size_t new_size) {
+  if (new_size > old_size && am_os_fault()) return false;
   int saved = errno;
   void *r = mremap(p, old_size, new_size, 0);
   errno = saved;
@@ -165,6 +190,7 @@ AM_INTERNAL bool _am_os_move(void *p, size_t old_size, size_t new_size, void *ta
   /* memcheck (3.19) leaves the grown part of a mapping moved with MREMAP_FIXED inaccessible
    * and then reports every write to it: under valgrind the caller copies instead. */
   if (RUNNING_ON_VALGRIND) return false;
+  if (am_os_fault()) return false;
   int saved = errno;
   void *r = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, target);
   errno = saved;

@@ -202,6 +202,10 @@ typedef struct am_global_s {
   _Atomic(int64_t) next_purge;        /* ms: no purge pass before this */
   _Atomic(int) purge_thread_started;
   _Atomic(int) hugetlb_failed;        /* MAP_HUGETLB refused: the fallback was reported */
+  _Atomic(long) fault_calls;          /* fault injection (am_test_os_failures): calls left to */
+  _Atomic(long) fault_left;           /* let through, then calls to fail (<0: all) */
+  _Atomic(long) fault_count;          /* calls failed on purpose */
+  _Atomic(int) fault_on;
 
   /* statistics (relaxed atomics, updated on slow paths only) */
   _Atomic(size_t) stat_segments;      /* SMALL+MEDIUM segments mapped */
