@@ -112,7 +112,7 @@ int am_option_set(am_option_t option, long value);
 /* Statistics (AMALLOC_SHOW_STATS=1 prints the same at exit). Figures of other threads are read
  * without stopping them, so a snapshot taken while they run is approximate. */
 #define AM_STATS_VERSION 1
-#define AM_STATS_CLASSES 53
+#define AM_STATS_CLASSES 52
 typedef struct am_class_stats_s {
   size_t block_size;    /* bytes per block */
   size_t mallocs;       /* blocks handed out, ever */

@@ -30,6 +30,7 @@ am_inline void *am_heap_malloc_small(am_heap_t *heap, size_t size) {
   am_block_t *b = slab->free;
   if (am_likely(b != NULL)) {
     slab->free = b->next;
+    if (AM_CHECKS) b->mark = 0;
     slab->used++;
     heap->stat_mallocs[cls]++;
     return b;
@@ -69,16 +70,74 @@ AM_EXPORT void *am_calloc(size_t count, size_t size) {
 
 /* ---- free ------------------------------------------------------------------------------- */
 
-static am_cold void am_free_unknown(void *p, const char *what) {
-  if (p == NULL) return;
-  _am_fatal(what, p);
+/* The checks every build makes (README "Misuse checks"):
+ *   - the pointer's segment must be on the segment map (else: not allocated by amalloc);
+ *   - a small block's offset in its slab must be a multiple of the block size (else: a pointer
+ *     inside a block), tested without a division: (p - start) * magic < magic;
+ *   - a free block carries a mark, a per-process random key, in its second word; malloc
+ *     clears it. Freeing a block that carries its mark is a double free (the
+ *     owner confirms by finding it on the slab's lists; the chance that live data equals the
+ *     mark is 2^-64).
+ */
+
+/* The mark a free block carries: the process's random key (the same for every block, which
+ * saves an instruction on the fast path; live data equals it with probability 2^-64). */
+am_inline uintptr_t am_block_mark(const void *b) {
+  (void)b;
+  return am_g.free_key;
 }
 
-/* Returns the slab of small/medium block p in seg, checking that it is in use. */
-static am_slab_t *am_checked_slab(am_segment_t *seg, void *p, const char *what) {
+/* True when p is not the start of a block of `slab` (or lies before its first block). */
+am_inline bool am_slab_interior(const am_slab_t *slab, const void *p) {
+  uint64_t off = (uint64_t)((const uint8_t *)p - slab->start);
+  return (off >> AM_SEGMENT_SHIFT) != 0 || off * slab->magic >= slab->magic;
+}
+
+/* Returns the slab of small/medium block p in seg, after the checks; `fn` names the API for
+ * the message. A pointer into a slot that holds no slab was freed with its whole slab: for
+ * free that is a double free, for the others a pointer to a freed block. */
+static am_slab_t *am_checked_slab(am_segment_t *seg, const void *p, const char *fn) {
   am_slab_t *slab = am_segment_slab_of(seg, p);
-  if (am_unlikely(slab->bsize == 0 || (uint8_t *)p < slab->start)) _am_fatal(what, p);
+  if (am_unlikely(slab->bsize == 0)) {
+    if ((const uint8_t *)p < (const uint8_t *)seg + _am_segment_header_size())
+      _am_fatal_in(fn, AM_E_INTERIOR, p);
+    _am_fatal_in(fn, strcmp(fn, "free") == 0 ? AM_E_DOUBLE : AM_E_FREED, p);
+  }
+  if (am_unlikely(am_slab_interior(slab, p))) _am_fatal_in(fn, AM_E_INTERIOR, p);
   return slab;
+}
+
+/* free's fast path found p inside a block (or in a slot without a slab): report it. */
+static am_cold __attribute__((noreturn)) void am_free_bad(am_segment_t *seg, void *p) {
+  am_checked_slab(seg, p, "free");
+  __builtin_unreachable();
+}
+
+static am_cold void am_free_unknown(void *p) {
+  if (p == NULL) return;
+  _am_fatal_in("free", AM_E_FOREIGN, p);
+}
+
+/* The block at b carries its free mark, and the caller owns the slab: a double free if it is
+ * on one of the slab's lists; otherwise live data happened to equal the mark (2^-64). */
+static am_cold am_noinline void am_free_marked(am_slab_t *slab, am_block_t *b) {
+  size_t n = 0;
+  for (am_block_t *q = slab->free; q != NULL && n <= slab->capacity; q = q->next, n++)
+    if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
+  n = 0;
+  for (am_block_t *q = atomic_load_explicit(&slab->remote, memory_order_acquire); q != NULL && n <= slab->capacity;
+       q = q->next, n++)
+    if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
+}
+
+/* A local free of a block that carries its mark: abort if it is a double free, else (live data
+ * equal to the mark) finish the free as the fast path would. */
+static am_cold am_noinline void am_free_local_marked(am_heap_t *heap, am_slab_t *slab, am_block_t *b) {
+  am_free_marked(slab, b);
+  b->next = slab->free;
+  b->mark = am_block_mark(b);
+  slab->free = b;
+  if (--slab->used == 0 || slab->state != AM_SLAB_AVAIL) _am_heap_free_slow(heap, slab);
 }
 
 /* Free of a block the calling thread does not own: a large block, or a block of another
@@ -88,12 +147,15 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
     _am_large_free(seg, p);
     return;
   }
-  am_slab_t *slab = am_checked_slab(seg, p, "free of a pointer that is not in use (double free?)");
+  am_slab_t *slab = am_checked_slab(seg, p, "free");
+  am_block_t *b = p;
+  /* Not the owner: the owner's lists cannot be walked from here, so the mark decides. */
+  if (am_unlikely(b->mark == am_block_mark(b))) _am_fatal_in("free", AM_E_DOUBLE, p);
+  b->mark = am_block_mark(b);
   /* Flag the segment before the push: once the block is on the list the owner may find the
    * segment empty and unmap it, so nothing may touch the segment after the push. */
   if (atomic_load_explicit(&seg->remote_pending, memory_order_relaxed) == 0)
     atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
-  am_block_t *b = p;
   am_block_t *head = atomic_load_explicit(&slab->remote, memory_order_relaxed);
   do {
     b->next = head;
@@ -104,14 +166,22 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
 AM_EXPORT void am_free(void *p) {
   am_segment_t *seg = am_ptr_segment(p);
   if (am_unlikely(!am_segmap_contains(seg))) {
-    am_free_unknown(p, "free of a pointer that amalloc did not allocate");
+    am_free_unknown(p);
     return;
   }
   am_heap_t *heap = am_heap_get();
   if (am_likely(atomic_load_explicit(&seg->heap, memory_order_relaxed) == heap)) {
     am_slab_t *slab = am_segment_slab_of(seg, p);
     am_block_t *b = p;
+    uintptr_t mark = am_block_mark(b);
+    /* (a slot without a slab has magic 0 or a stale one; its state is caught below) */
+    if (AM_CHECKS && am_unlikely(am_slab_interior(slab, p))) am_free_bad(seg, p);
+    if (AM_CHECKS && am_unlikely(b->mark == mark)) {
+      am_free_local_marked(heap, slab, b);     /* a tail call: the fast path keeps no frame */
+      return;
+    }
     b->next = slab->free;
+    if (AM_CHECKS) b->mark = mark;
     slab->free = b;
     if (am_unlikely(--slab->used == 0 || slab->state != AM_SLAB_AVAIL)) _am_heap_free_slow(heap, slab);
     return;
@@ -121,32 +191,46 @@ AM_EXPORT void am_free(void *p) {
 
 /* ---- sizes ------------------------------------------------------------------------------ */
 
-AM_EXPORT size_t am_malloc_usable_size(const void *p) {
+/* The usable size of block p, after the checks (`fn` names the API for messages). */
+static size_t am_usable_checked(const void *p, const char *fn) {
   am_segment_t *seg = am_ptr_segment(p);
-  if (am_unlikely(!am_segmap_contains(seg))) {
-    if (p == NULL) return 0;
-    _am_fatal("malloc_usable_size of a pointer that amalloc did not allocate", p);
-  }
+  if (am_unlikely(!am_segmap_contains(seg))) _am_fatal_in(fn, AM_E_FOREIGN, p);
   if (seg->kind == AM_SEGMENT_LARGE) {
-    if ((const uint8_t *)p != seg->large_block)
-      _am_fatal("malloc_usable_size of a pointer inside a large block", p);
+    if ((const uint8_t *)p != seg->large_block) _am_fatal_in(fn, AM_E_INTERIOR, p);
     return seg->large_size;
   }
-  return am_checked_slab(seg, (void *)p, "malloc_usable_size of a pointer that is not in use")->bsize;
+  am_slab_t *slab = am_checked_slab(seg, p, fn);
+  if (am_unlikely(((const am_block_t *)p)->mark == am_block_mark(p))) _am_fatal_in(fn, AM_E_FREED, p);
+  return slab->bsize;
 }
 
+AM_EXPORT size_t am_malloc_usable_size(const void *p) {
+  if (p == NULL) return 0;
+  return am_usable_checked(p, "malloc_usable_size");
+}
+
+/* free_sized(p, n): n must be a size that could have given this block: at most its usable size
+ * and, above 32 bytes, at least half of it (the smallest request malloc or an in-place realloc
+ * leaves in a block); for a large block, within the last page. */
 AM_EXPORT void am_free_sized(void *p, size_t size) {
   if (p == NULL) return;
-  if (am_unlikely(size > am_malloc_usable_size(p)))
-    _am_fatal("free_sized with a size larger than the block", p);
+  size_t usable = am_usable_checked(p, "free_sized");
+  bool large = usable > (size_t)AM_MEDIUM_MAX || am_ptr_segment(p)->kind == AM_SEGMENT_LARGE;
+  bool ok = size <= usable &&
+            (large ? size + am_g.page_size > usable : (usable <= 32 || size >= usable / 2));
+  if (am_unlikely(!ok)) _am_fatal_in("free_sized", AM_E_SIZE, p);
   am_free(p);
 }
 
+/* free_aligned_sized(p, a, n): p must have alignment a, and n fit the block (an aligned
+ * allocation may take a block much larger than n, so only the upper bound is checked). */
 AM_EXPORT void am_free_aligned_sized(void *p, size_t alignment, size_t size) {
   if (p == NULL) return;
   if (am_unlikely(alignment != 0 && ((uintptr_t)p & (alignment - 1)) != 0))
-    _am_fatal("free_aligned_sized of a pointer without that alignment", p);
-  am_free_sized(p, size);
+    _am_fatal_in("free_aligned_sized", "pointer without that alignment", p);
+  if (am_unlikely(size > am_usable_checked(p, "free_aligned_sized")))
+    _am_fatal_in("free_aligned_sized", AM_E_SIZE, p);
+  am_free(p);
 }
 
 /* ---- realloc ---------------------------------------------------------------------------- */
@@ -158,10 +242,9 @@ AM_EXPORT void *am_realloc(void *p, size_t size) {
     return NULL;
   }
   am_segment_t *seg = am_ptr_segment(p);
-  if (am_unlikely(!am_segmap_contains(seg)))
-    _am_fatal("realloc of a pointer that amalloc did not allocate", p);
+  if (am_unlikely(!am_segmap_contains(seg))) _am_fatal_in("realloc", AM_E_FOREIGN, p);
   if (seg->kind == AM_SEGMENT_LARGE) return _am_large_realloc(seg, p, size);
-  size_t bsize = am_checked_slab(seg, p, "realloc of a pointer that is not in use")->bsize;
+  size_t bsize = am_usable_checked(p, "realloc");
   /* Keep the block when the new size fits and does not waste more than half of it. */
   if (size <= bsize && (size >= bsize / 2 || bsize <= 32)) return p;
   void *q = am_malloc(size);

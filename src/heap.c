@@ -23,18 +23,20 @@ static void am_slab_extend(am_slab_t *slab) {
   size_t bsize = slab->bsize;
   size_t n = AM_EXTEND_BYTES / bsize;
   if (n == 0) n = 1;
-  if (n > slab->reserved - slab->capacity) n = slab->reserved - slab->capacity;
+  size_t left = (size_t)slab->reserved - (size_t)slab->capacity;
+  if (n > left) n = left;
   uint8_t *first = slab->start + (size_t)slab->capacity * bsize;
   uint8_t *p = first;
   for (size_t i = 1; i < n; i++, p += bsize) ((am_block_t *)p)->next = (am_block_t *)(p + bsize);
   ((am_block_t *)p)->next = slab->free;
   slab->free = (am_block_t *)first;
-  slab->capacity += (uint32_t)n;
+  slab->capacity = (uint16_t)(slab->capacity + n);
 }
 
 AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls) {
   (void)seg;
   slab->bsize = am_class_size[cls];
+  slab->magic = UINT64_MAX / slab->bsize + 1;
   slab->cls = (uint8_t)cls;
   slab->used = 0;
   slab->capacity = 0;
@@ -56,7 +58,7 @@ AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
     tail = tail->next;
     n++;
   }
-  if (am_unlikely(n > slab->used)) _am_fatal("heap corruption: more blocks freed than allocated (double free?)", list);
+  if (am_unlikely(n > slab->used)) _am_fatal("free: double free (more blocks freed than allocated)", list);
   tail->next = slab->free;
   slab->free = list;
   slab->used -= (uint32_t)n;
@@ -168,6 +170,7 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
       am_block_t *b = slab->free;
       if (b != NULL) {
         slab->free = b->next;
+        b->mark = 0;
         slab->used++;
         heap->stat_mallocs[cls]++;
         return b;
@@ -189,6 +192,7 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
   am_queue_push_front(heap, slab);
   am_block_t *b = slab->free;
   slab->free = b->next;
+  b->mark = 0;
   slab->used++;
   heap->stat_mallocs[cls]++;
   return b;
@@ -198,8 +202,7 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
 
 /* Called by the local free fast path when a slab became empty or was in the full list. */
 AM_INTERNAL am_noinline void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab) {
-  if (am_unlikely(slab->state == AM_SLAB_FREE))
-    _am_fatal("free of a pointer that is not in use (double free?)", slab->start);
+  if (am_unlikely(slab->state == AM_SLAB_FREE)) _am_fatal("free: double free", slab->start);
   if ((++heap->purge_ticks & 63) == 0) am_purge_maybe();
   if (slab->used == 0) {
     if (slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab) return;  /* keep */

@@ -25,6 +25,12 @@
 
 /* ---- checks ------------------------------------------------------------------------------ */
 AM_INTERNAL _Noreturn void _am_fatal(const char *what, const void *ptr);
+AM_INTERNAL _Noreturn void _am_fatal_in(const char *fn, const char *problem, const void *ptr);
+#define AM_E_FOREIGN "pointer not allocated by amalloc"
+#define AM_E_INTERIOR "pointer inside a block, not at its start"
+#define AM_E_FREED "pointer to a freed block"
+#define AM_E_DOUBLE "double free"
+#define AM_E_SIZE "size does not match the block"
 #if AM_DEBUG >= 1
 #define am_assert(c) ((c) ? (void)0 : _am_fatal("internal assertion failed: " #c, NULL))
 #else
@@ -71,7 +77,7 @@ am_inline size_t am_size_class(size_t size) {
   if (am_likely(size <= AM_TABLE_MAX)) return am_class_of_small[(size + 7) >> 3];
   size_t s = size - 1;
   size_t e = 63 - (size_t)__builtin_clzl(s);        /* 2^e <= s < 2^(e+1), e >= 10 */
-  return 9 + (e - 7) * 4 + ((s >> (e - 2)) & 3);
+  return 8 + (e - 7) * 4 + ((s >> (e - 2)) & 3);
 }
 
 /* ---- segment.c --------------------------------------------------------------------------- */

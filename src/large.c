@@ -62,7 +62,7 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
 
 AM_INTERNAL void _am_large_free(am_segment_t *seg, void *p) {
   if (am_unlikely((uint8_t *)p != seg->large_block))
-    _am_fatal("free of a pointer inside a large block, not at its start", p);
+    _am_fatal_in("free", AM_E_INTERIOR, p);
   _am_segmap_set(seg, false);
   am_stat_sub(&am_g.stat_large_count, 1);
   am_stat_sub(&am_g.stat_large_bytes, seg->map_size);
@@ -71,7 +71,7 @@ AM_INTERNAL void _am_large_free(am_segment_t *seg, void *p) {
 
 AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
   if (am_unlikely((uint8_t *)p != seg->large_block))
-    _am_fatal("realloc of a pointer inside a large block, not at its start", p);
+    _am_fatal_in("realloc", AM_E_INTERIOR, p);
   size_t page = am_g.page_size;
   size_t offset = (size_t)((uint8_t *)p - (uint8_t *)seg);
   if (size <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD) && size < seg->large_size / 2) {

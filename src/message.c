@@ -69,6 +69,17 @@ AM_INTERNAL void _am_message(const char *prefix, const char *what, const void *p
   errno = saved;
 }
 
+/* "amalloc: error: <fn>: <problem> (pointer 0x...)" and abort. */
+AM_INTERNAL _Noreturn void _am_fatal_in(const char *fn, const char *problem, const void *ptr) {
+  char what[160];
+  size_t len = am_fmt_str(what, 60, fn);
+  what[len++] = ':';
+  what[len++] = ' ';
+  len += am_fmt_str(what + len, sizeof(what) - 1 - len, problem);
+  what[len] = 0;
+  _am_fatal(what, ptr);
+}
+
 AM_INTERNAL _Noreturn void _am_fatal(const char *what, const void *ptr) {
   _am_message("error: ", what, ptr);
   abort();

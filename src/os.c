@@ -46,6 +46,7 @@ AM_INTERNAL void _am_os_init(void) {
     secret ^= a ^ (b << 1);
   }
   am_g.secret = secret | 1;
+  am_g.free_key = (secret * 0xd6e8feb86659fd93ull) ^ (secret >> 29) ^ 0x5bd1e995u;
   /* A random start below 1 TiB above the base, segment aligned. */
   uintptr_t offset = ((secret >> 7) % ((uintptr_t)1 << (40 - AM_SEGMENT_SHIFT))) << AM_SEGMENT_SHIFT;
   atomic_store_explicit(&am_g.hint, AM_HINT_BASE + offset, memory_order_relaxed);

@@ -310,7 +310,7 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   }
   am_slab_t *slab = &seg->slabs[i];
   slab->start = am_slot_start(seg, i);
-  slab->reserved = (uint32_t)((size_t)(am_slot_end(seg, i) - slab->start) / am_class_size[cls]);
+  slab->reserved = (uint16_t)((size_t)(am_slot_end(seg, i) - slab->start) / am_class_size[cls]);
   am_stat_add(&am_g.stat_slab_bytes, (size_t)1 << seg->slab_shift);
   size_t now = atomic_fetch_add_explicit(&am_g.stat_class_slabs[cls], 1, memory_order_relaxed) + 1;
   if (now > atomic_load_explicit(&am_g.stat_class_peak_slabs[cls], memory_order_relaxed))

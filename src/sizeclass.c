@@ -1,11 +1,10 @@
 /* sizeclass.c -- size classes.
  *
- * The scheme (53 classes):
- *   class 0        8 bytes (requests of 0..8 bytes; 8-byte aligned, which is all such a small
- *                  object can need)
- *   classes 1..8   16, 32, 48, ..., 128: steps of 16, so every block of 16 bytes or more is
- *                  16-byte aligned (max_align_t on x86-64)
- *   classes 9..52  four per doubling above 128: 2^e * 5/4, 6/4, 7/4, 8/4 for e = 7..17, i.e.
+ * The scheme (52 classes):
+ *   classes 0..7   16, 32, 48, ..., 128: steps of 16, so every block is 16-byte aligned
+ *                  (max_align_t on x86-64); 16 is the smallest block, so that a free block holds
+ *                  its free-list link and its double-free mark (alloc.c)
+ *   classes 8..51  four per doubling above 128: 2^e * 5/4, 6/4, 7/4, 8/4 for e = 7..17, i.e.
  *                  160, 192, 224, 256, 320, ..., 224 KiB, 256 KiB.
  *
  * Internal waste, (block - request) / block, is therefore at most 20% for requests above
@@ -19,10 +18,9 @@
 #include "internal.h"
 
 static size_t am_class_size_compute(size_t cls) {
-  if (cls == 0) return 8;
-  if (cls <= 8) return cls * 16;
-  size_t k = (cls - 9) & 3;                /* 0..3: 5/4 .. 8/4 of the power of two */
-  size_t e = 7 + (cls - 9) / 4;
+  if (cls <= 7) return (cls + 1) * 16;
+  size_t k = (cls - 8) & 3;                /* 0..3: 5/4 .. 8/4 of the power of two */
+  size_t e = 7 + (cls - 8) / 4;
   return ((size_t)1 << e) + (k + 1) * ((size_t)1 << (e - 2));
 }
 

@@ -42,6 +42,11 @@
 #ifndef AM_OVERRIDE
 #define AM_OVERRIDE 0
 #endif
+/* AM_CHECKS    1 (default): the misuse checks of the free fast path (interior pointers and
+ *              double frees, alloc.c). 0 only to measure what they cost (meson -Dchecks=false). */
+#ifndef AM_CHECKS
+#define AM_CHECKS 1
+#endif
 
 /* ---- layout constants ------------------------------------------------------------------- */
 
@@ -59,11 +64,12 @@
 #define AM_MEDIUM_SLAB_SHIFT 20
 #define AM_SLABS_MAX (AM_SEGMENT_SIZE >> AM_SMALL_SLAB_SHIFT)
 
-/* Size classes (sizeclass.c has the scheme): 8, then 16..128 in steps of 16, then 4 classes
- * per doubling up to 256 KiB. Classes up to AM_SMALL_MAX live in small slabs. */
+/* Size classes (sizeclass.c has the scheme): 16..128 in steps of 16, then 4 classes per
+ * doubling up to 256 KiB. Classes up to AM_SMALL_MAX live in small slabs. The smallest block
+ * is 16 bytes so that a free block has room for its link and its double-free mark. */
 #define AM_SMALL_MAX ((size_t)8192)
 #define AM_MEDIUM_MAX ((size_t)256 * 1024)
-#define AM_CLASS_COUNT 53
+#define AM_CLASS_COUNT 52
 /* Requests up to this size find their class with one table lookup. */
 #define AM_TABLE_MAX ((size_t)1024)
 
@@ -88,6 +94,8 @@
 
 typedef struct am_block_s {
   struct am_block_s *next;            /* next free block */
+  uintptr_t mark;                     /* am_g.free_key while the block is free (the double-free
+                                         check); 0 once handed out */
 } am_block_t;
 
 typedef enum am_slab_state_e {
@@ -98,16 +106,18 @@ typedef enum am_slab_state_e {
 
 typedef struct am_slab_s {
   am_block_t *free;                   /* owner: blocks ready to hand out (LIFO) */
+  uint8_t *start;                     /* address of block 0 */
+  uint64_t magic;                     /* UINT64_MAX / bsize + 1: (p - start) is a multiple of
+                                         bsize iff (p - start) * magic < magic (Lemire) */
   uint32_t used;                      /* owner: blocks handed out and not yet back in `free` */
   uint32_t bsize;                     /* block size in bytes; 0 when the slot is free */
-  uint32_t capacity;                  /* blocks carved so far (lazy growth) */
-  uint32_t reserved;                  /* blocks the slab can hold */
+  uint16_t capacity;                  /* blocks carved so far (lazy growth) */
+  uint16_t reserved;                  /* blocks the slab can hold (at most 4096) */
   uint8_t state;                      /* am_slab_state_t */
   uint8_t cls;                        /* size class */
   uint8_t index;                      /* slot index in the segment */
-  uint8_t _pad[5];
+  uint8_t _pad;
   _Atomic(am_block_t *) remote;       /* shared: blocks freed by other threads (a stack) */
-  uint8_t *start;                     /* address of block 0 */
   struct am_slab_s *next;             /* owner: neighbours in the class queue or full list */
   struct am_slab_s *prev;
 } am_slab_t;
@@ -170,6 +180,7 @@ typedef struct am_heap_s {
 typedef struct am_global_s {
   size_t page_size;                   /* sysconf(_SC_PAGESIZE) */
   uintptr_t secret;                   /* random per process (AT_RANDOM), for cookies */
+  uintptr_t free_key;                 /* random per process: the double-free mark's key */
   _Atomic(int) init_state;            /* 0 none, 1 in progress, 2 done */
   pthread_key_t thread_key;           /* its destructor abandons a dying thread's heap */
 
