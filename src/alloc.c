@@ -10,6 +10,10 @@
  */
 #include "internal.h"
 
+#if AM_VALGRIND
+#include <valgrind/memcheck.h>
+#endif
+
 am_inline void am_ensure_init(void) {
   if (am_unlikely(atomic_load_explicit(&am_g.init_state, memory_order_acquire) != 2)) _am_process_init();
 }
@@ -200,7 +204,12 @@ static size_t am_usable_checked(const void *p, const char *fn) {
     return seg->large_size;
   }
   am_slab_t *slab = am_checked_slab(seg, p, fn);
-  if (am_unlikely(((const am_block_t *)p)->mark == am_block_mark(p))) _am_fatal_in(fn, AM_E_FREED, p);
+  uintptr_t mark = ((const am_block_t *)p)->mark;
+#if AM_VALGRIND
+  /* the word is the program's data, maybe never written: not an error of the program's */
+  VALGRIND_MAKE_MEM_DEFINED(&mark, sizeof(mark));
+#endif
+  if (am_unlikely(mark == am_block_mark(p))) _am_fatal_in(fn, AM_E_FREED, p);
   return slab->bsize;
 }
 

@@ -29,6 +29,30 @@
 #include <stdint.h>
 #include <pthread.h>
 
+/* AM_VALGRIND  1: the allocation API reports every block to valgrind (client requests), so
+ *              memcheck run over a program using amalloc sees use after free, overflows past a
+ *              block and leaks as it does for glibc's malloc (valgrind.c). The allocator's own
+ *              functions are then compiled as am_*_core and valgrind.c defines the am_* API
+ *              around them. */
+#ifndef AM_VALGRIND
+#define AM_VALGRIND 0
+#endif
+#if AM_VALGRIND
+#define am_malloc am_malloc_core
+#define am_calloc am_calloc_core
+#define am_realloc am_realloc_core
+#define am_reallocarray am_reallocarray_core
+#define am_free am_free_core
+#define am_free_sized am_free_sized_core
+#define am_free_aligned_sized am_free_aligned_sized_core
+#define am_posix_memalign am_posix_memalign_core
+#define am_aligned_alloc am_aligned_alloc_core
+#define am_memalign am_memalign_core
+#define am_valloc am_valloc_core
+#define am_pvalloc am_pvalloc_core
+#define am_malloc_usable_size am_malloc_usable_size_core
+#endif
+
 #include "../include/amalloc.h"
 
 /* ---- build knobs (one place; meson maps its options onto these) -------------------------

@@ -19,6 +19,10 @@
 #include "stats.c"
 #include "init.c"
 
+#if AM_VALGRIND
+#include "valgrind.c"
+#endif
+
 #if AM_OVERRIDE
 #include "../preload/override.c"
 #endif
