@@ -126,11 +126,18 @@ void _ZdlPvSt11align_val_t(void *p, size_t align) AM_ALIAS(am_free);
 void _ZdaPvSt11align_val_t(void *p, size_t align) AM_ALIAS(am_free);
 void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *tag) AM_ALIAS(am_free);
 void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *tag) AM_ALIAS(am_free);
-void _ZdlPvm(void *p, size_t size) AM_ALIAS(am_free_sized);
-void _ZdaPvm(void *p, size_t size) AM_ALIAS(am_free_sized);
+/* sized delete: the checks of free_sized, reported as free's (delete is a free) */
+AM_EXPORT void _ZdlPvm(void *p, size_t size) {
+  if (p == NULL) return;
+  _am_free_sized_check(p, size, "free");
+  am_free(p);
+}
+AM_EXPORT void _ZdaPvm(void *p, size_t size) __attribute__((alias("_ZdlPvm")));
 
 AM_EXPORT void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align) {
-  am_free_aligned_sized(p, align, size);
+  if (p == NULL) return;
+  _am_free_aligned_sized_check(p, align, size, "free");
+  am_free(p);
 }
 AM_EXPORT void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align)
     __attribute__((alias("_ZdlPvmSt11align_val_t")));

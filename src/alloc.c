@@ -209,7 +209,8 @@ static size_t am_usable_checked(const void *p, const char *fn) {
   /* the word is the program's data, maybe never written: not an error of the program's */
   VALGRIND_MAKE_MEM_DEFINED(&mark, sizeof(mark));
 #endif
-  if (am_unlikely(mark == am_block_mark(p))) _am_fatal_in(fn, AM_E_FREED, p);
+  if (am_unlikely(mark == am_block_mark(p)))
+    _am_fatal_in(fn, strcmp(fn, "free") == 0 ? AM_E_DOUBLE : AM_E_FREED, p);
   return slab->bsize;
 }
 
@@ -218,27 +219,35 @@ AM_EXPORT size_t am_malloc_usable_size(const void *p) {
   return am_usable_checked(p, "malloc_usable_size");
 }
 
-/* free_sized(p, n): n must be a size that could have given this block: at most its usable size
+/* The checks of free_sized(p, n) (`fn` names the caller: "free_sized", or "free" for a sized
+ * operator delete): n must be a size that could have given this block: at most its usable size
  * and, above 32 bytes, at least half of it (the smallest request malloc or an in-place realloc
  * leaves in a block); for a large block, within the last page. */
-AM_EXPORT void am_free_sized(void *p, size_t size) {
-  if (p == NULL) return;
-  size_t usable = am_usable_checked(p, "free_sized");
+AM_INTERNAL void _am_free_sized_check(void *p, size_t size, const char *fn) {
+  size_t usable = am_usable_checked(p, fn);
   bool large = usable > (size_t)AM_MEDIUM_MAX || am_ptr_segment(p)->kind == AM_SEGMENT_LARGE;
   bool ok = size <= usable &&
             (large ? size + am_g.page_size > usable : (usable <= 32 || size >= usable / 2));
-  if (am_unlikely(!ok)) _am_fatal_in("free_sized", AM_E_SIZE, p);
+  if (am_unlikely(!ok)) _am_fatal_in(fn, AM_E_SIZE, p);
+}
+
+/* The checks of free_aligned_sized(p, a, n): p must have alignment a, and n fit the block (an
+ * aligned allocation may take a block much larger than n, so only the upper bound). */
+AM_INTERNAL void _am_free_aligned_sized_check(void *p, size_t alignment, size_t size, const char *fn) {
+  if (am_unlikely(alignment != 0 && ((uintptr_t)p & (alignment - 1)) != 0))
+    _am_fatal_in(fn, "pointer without that alignment", p);
+  if (am_unlikely(size > am_usable_checked(p, fn))) _am_fatal_in(fn, AM_E_SIZE, p);
+}
+
+AM_EXPORT void am_free_sized(void *p, size_t size) {
+  if (p == NULL) return;
+  _am_free_sized_check(p, size, "free_sized");
   am_free(p);
 }
 
-/* free_aligned_sized(p, a, n): p must have alignment a, and n fit the block (an aligned
- * allocation may take a block much larger than n, so only the upper bound is checked). */
 AM_EXPORT void am_free_aligned_sized(void *p, size_t alignment, size_t size) {
   if (p == NULL) return;
-  if (am_unlikely(alignment != 0 && ((uintptr_t)p & (alignment - 1)) != 0))
-    _am_fatal_in("free_aligned_sized", "pointer without that alignment", p);
-  if (am_unlikely(size > am_usable_checked(p, "free_aligned_sized")))
-    _am_fatal_in("free_aligned_sized", AM_E_SIZE, p);
+  _am_free_aligned_sized_check(p, alignment, size, "free_aligned_sized");
   am_free(p);
 }
 

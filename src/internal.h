@@ -134,6 +134,10 @@ AM_INTERNAL void _am_heap_full_push(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab);
 AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls);
 
+/* ---- alloc.c ----------------------------------------------------------------------------- */
+AM_INTERNAL void _am_free_sized_check(void *p, size_t size, const char *fn);
+AM_INTERNAL void _am_free_aligned_sized_check(void *p, size_t alignment, size_t size, const char *fn);
+
 /* ---- large.c ----------------------------------------------------------------------------- */
 AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero);
 AM_INTERNAL void _am_large_free(am_segment_t *seg, void *p);

@@ -60,18 +60,13 @@ AM_EXPORT void am_free(void *p) {
 
 AM_EXPORT void am_free_sized(void *p, size_t size) {
   if (p == NULL) return;
-  size_t usable = am_malloc_usable_size_core(p);
-  bool large = am_ptr_segment(p)->kind == AM_SEGMENT_LARGE;
-  bool ok = size <= usable && (large ? size + am_g.page_size > usable : (usable <= 32 || size >= usable / 2));
-  if (!ok) _am_fatal_in("free_sized", AM_E_SIZE, p);
+  _am_free_sized_check(p, size, "free_sized");
   am_free(p);
 }
 
 AM_EXPORT void am_free_aligned_sized(void *p, size_t alignment, size_t size) {
   if (p == NULL) return;
-  if (alignment != 0 && ((uintptr_t)p & (alignment - 1)) != 0)
-    _am_fatal_in("free_aligned_sized", "pointer without that alignment", p);
-  if (size > am_malloc_usable_size_core(p)) _am_fatal_in("free_aligned_sized", AM_E_SIZE, p);
+  _am_free_aligned_sized_check(p, alignment, size, "free_aligned_sized");
   am_free(p);
 }
 
