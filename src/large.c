@@ -37,7 +37,8 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
     map_align = align;
     align_offset = AM_SEGMENT_SIZE;
   }
-  size_t total = offset + am_align_up(size, page);
+  /* at least one page, so that even a 0-byte block points into its mapping */
+  size_t total = offset + am_align_up(size == 0 ? 1 : size, page);
   am_segment_t *seg = _am_os_alloc_aligned(total, map_align, align_offset, 0);
   if (seg == NULL) return NULL;
   am_purge_maybe();

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# run-fuzz.sh -- build the libFuzzer harness of the am_* API (fuzz_api.c) with clang and run it
+# for a bounded time.
+#
+#   test/fuzz/run-fuzz.sh SOURCE_ROOT OUT_DIR [FUZZER_BINARY]
+#
+# Without FUZZER_BINARY it compiles src/unity.c + test/fuzz/fuzz_api.c itself with
+#   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+#         -DAM_OVERRIDE=0 -DAM_DEBUG=2 (amalloc's internal asserts on)
+# into OUT_DIR/fuzz_api (the project's default compiler is gcc, which has no libFuzzer); with
+# it (a clang build of the project made it) that binary is run as is.
+#
+# The run: OUT_DIR/fuzz-corpus (kept between runs, libFuzzer adds to it) plus the seeds written
+# to OUT_DIR/fuzz-seeds, -max_total_time=$AMALLOC_FUZZ_SECONDS (default 60), -rss_limit_mb=4096,
+# -timeout=10, -print_final_stats=1. The log is OUT_DIR/fuzz.log; a crash, a failed check of the
+# shadow model (abort), a UBSan report, a timeout or an out-of-memory leaves its input in
+# OUT_DIR/fuzz-artifacts/ (the previous run's artifacts move to fuzz-artifacts.prev/).
+# Reproduce one with: OUT_DIR/fuzz_api OUT_DIR/fuzz-artifacts/crash-...
+#
+# Environment: AMALLOC_FUZZ_SECONDS (default 60), CLANG (default clang),
+#              AMALLOC_FUZZ_ARGS (extra libFuzzer arguments, word-split, e.g. "-jobs=2").
+# Exit status: 0 if libFuzzer found nothing, 1 if it found something or could not run,
+#              77 (meson: skipped) if clang is not installed.
+set -uo pipefail
+
+if [ $# -lt 2 ]; then
+  echo "usage: $0 SOURCE_ROOT OUT_DIR [FUZZER_BINARY]" >&2
+  exit 1
+fi
+src=$(cd "$1" && pwd) || exit 1
+out=$2
+mkdir -p "$out" || exit 1
+out=$(cd "$out" && pwd) || exit 1
+seconds=${AMALLOC_FUZZ_SECONDS:-60}
+case $seconds in
+  '' | *[!0-9]*) echo "run-fuzz.sh: AMALLOC_FUZZ_SECONDS=$seconds is not a number of seconds" >&2; exit 1 ;;
+esac
+
+# ---- the binary -------------------------------------------------------------------------------
+if [ $# -ge 3 ]; then
+  bin=$3
+else
+  clang=${CLANG:-clang}
+  if ! command -v "$clang" >/dev/null 2>&1; then
+    echo "run-fuzz.sh: $clang is not installed: skipping"
+    exit 77
+  fi
+  bin=$out/fuzz_api
+  echo "==> building $bin with $clang"
+  if ! "$clang" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+      -fno-omit-frame-pointer -DAM_OVERRIDE=0 -DAM_DEBUG=2 -D_GNU_SOURCE -I "$src/include" \
+      "$src/src/unity.c" "$src/test/fuzz/fuzz_api.c" -o "$bin.tmp" -pthread; then
+    echo "run-fuzz.sh: the build of the fuzzer failed"
+    exit 1
+  fi
+  mv -f "$bin.tmp" "$bin"
+fi
+if [ ! -x "$bin" ]; then
+  echo "run-fuzz.sh: $bin is not an executable"
+  exit 1
+fi
+
+# ---- corpus and seeds -------------------------------------------------------------------------
+corpus=$out/fuzz-corpus
+seeds=$out/fuzz-seeds
+artifacts=$out/fuzz-artifacts
+mkdir -p "$corpus" "$seeds"
+rm -rf "$artifacts.prev"
+[ -d "$artifacts" ] && mv "$artifacts" "$artifacts.prev"
+mkdir -p "$artifacts"
+
+# Seeds (the operation byte is taken modulo 19, the slot is the next byte; see fuzz_api.c):
+# runs of mallocs, reallocs, aligned allocations, frees, hand-offs, impossible requests, bulk
+# allocations and frees.
+seed() { printf "$2" > "$seeds/$1"; }
+seed malloc-free        '\000\001\020\000\002\100\000\003\377\000\012\001\000\012\002\001\012\003\002'
+seed malloc-large       '\000\001\377\377\377\000\002\340\000\200\003\001\000\012\001\000'
+seed realloc-grow       '\000\001\010\000\003\001\010\003\001\020\003\001\377\377\377\003\001\140\012\001\000'
+seed realloc-medium     '\000\005\300\377\017\004\005\040\004\005\150\004\005\303\377\377\012\005\001'
+seed reallocarray       '\005\007\250\012\003\005\007\300\077\005\005\007\377\377\377\011'
+seed aligned            '\006\010\024\000\100\007\011\014\240\200\010\012\020\377\377\377\011\013\001\000\100\012\010\002\012\011\001\012\012\002\012\013\001'
+seed calloc-trim        '\002\014\040\200\003\002\015\340\377\377\004\015\000\015\015\012\014\000'
+seed handoff            '\000\020\100\000\016\020\000\021\377\377\377\016\021\000\022\040\000\016\022\015\000\000'
+seed impossible         '\017\000\000\000\000\000\000\017\000\001\000\000\001\000\017\000\002\000\000\000\000\017\000\004\000\000\000\000\005\017\000\007\000\000\000\002\017\000\010\000\000\000\004'
+seed bulk-small         '\021\000\077\000\100\022\000\077\021\000\077\000\060\022\000\277\015\000\000'
+seed bulk-medium        '\021\100\077\300\377\017\022\100\177\021\200\077\340\200\100\022\200\077'
+seed options            '\020\000\001\000\001\000\010\000\020\000\000\000\002\300\377\377\012\002\000\020\000\007'
+
+# ---- run --------------------------------------------------------------------------------------
+log=$out/fuzz.log
+echo "==> $bin for ${seconds}s (corpus $corpus, log $log)"
+# shellcheck disable=SC2206  # AMALLOC_FUZZ_ARGS is word-split on purpose
+extra=(${AMALLOC_FUZZ_ARGS:-})
+ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=0} \
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+  "$bin" -max_total_time="$seconds" -rss_limit_mb=4096 -timeout=10 -print_final_stats=1 \
+  -artifact_prefix="$artifacts/" "${extra[@]}" "$corpus" "$seeds" > "$log" 2>&1
+rc=$?
+
+# the last coverage line (e.g. "#123456 pulse cov: 1200 ft: 5000 corp: ...") and the stats
+grep -E '^#[0-9]+' "$log" | tail -1
+grep -E '^(stat::|Done )' "$log"
+found=$(find "$artifacts" -type f | wc -l)
+if [ "$rc" -ne 0 ] || [ "$found" -ne 0 ]; then
+  echo "run-fuzz.sh: libFuzzer exited with status $rc and left $found artifact(s) in $artifacts:"
+  ls -l "$artifacts"
+  echo "---- the end of $log ----"
+  tail -n 60 "$log"
+  exit 1
+fi
+echo "run-fuzz.sh: nothing found"
+exit 0
