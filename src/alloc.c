@@ -154,8 +154,8 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   am_slab_t *slab = am_checked_slab(seg, p, "free");
   am_block_t *b = p;
   /* Not the owner: the owner's lists cannot be walked from here, so the mark decides. */
-  if (am_unlikely(b->mark == am_block_mark(b))) _am_fatal_in("free", AM_E_DOUBLE, p);
-  b->mark = am_block_mark(b);
+  if (AM_CHECKS && am_unlikely(b->mark == am_block_mark(b))) _am_fatal_in("free", AM_E_DOUBLE, p);
+  if (AM_CHECKS) b->mark = am_block_mark(b);
   /* Flag the segment before the push: once the block is on the list the owner may find the
    * segment empty and unmap it, so nothing may touch the segment after the push. */
   if (atomic_load_explicit(&seg->remote_pending, memory_order_relaxed) == 0)
@@ -209,7 +209,7 @@ static size_t am_usable_checked(const void *p, const char *fn) {
   /* the word is the program's data, maybe never written: not an error of the program's */
   VALGRIND_MAKE_MEM_DEFINED(&mark, sizeof(mark));
 #endif
-  if (am_unlikely(mark == am_block_mark(p)))
+  if (AM_CHECKS && am_unlikely(mark == am_block_mark(p)))
     _am_fatal_in(fn, strcmp(fn, "free") == 0 ? AM_E_DOUBLE : AM_E_FREED, p);
   return slab->bsize;
 }
