@@ -39,6 +39,11 @@ static void am_slab_extend(am_slab_t *slab) {
   for (size_t i = 0; i < n; i++) VALGRIND_MAKE_MEM_UNDEFINED(first + i * bsize, sizeof(am_block_t));
   for (size_t i = 1; i < n; i++, p += bsize) ((am_block_t *)p)->next = (am_block_t *)(p + bsize);
   ((am_block_t *)p)->next = slab->free;
+#if AM_SECURE
+  /* every block on a free list carries the fill (secure.c checks it when it is handed out) */
+  if (bsize > 16 + 8)
+    for (size_t i = 0; i < n; i++) memset(first + i * bsize + 16, AM_SECURE_FILL, am_secure_fill_end(bsize) - 16);
+#endif
   slab->free = (am_block_t *)first;
   slab->capacity = (uint16_t)(slab->capacity + n);
 }
@@ -280,6 +285,9 @@ AM_INTERNAL void _am_heap_thread_done(void *value) {
   (void)value;
   am_heap_t *heap = am_tls_heap;
   if (heap == &am_heap_empty) return;
+#if AM_SECURE
+  _am_secure_thread_done();             /* free the thread's quarantined blocks while it owns its heap */
+#endif
   am_tls_heap = &am_heap_empty;
   _am_segment_abandon_all(heap);
   am_stat_add(&am_g.stat_threads_exited, 1);

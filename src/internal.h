@@ -134,6 +134,20 @@ AM_INTERNAL void _am_heap_full_push(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab);
 AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls);
 
+/* ---- secure.c (AM_SECURE builds) --------------------------------------------------------- */
+#if AM_SECURE
+/* A freed small/medium block holds AM_SECURE_FILL from byte 16 (after its two free-list words)
+ * to am_secure_fill_end(bsize); every block on a free list does (am_slab_extend fills carved
+ * blocks), and malloc checks it when it hands the block out again. */
+#define AM_SECURE_FILL 0xDF
+#define AM_SECURE_FILL_MAX ((size_t)256)
+am_inline size_t am_secure_fill_end(size_t bsize) {
+  size_t end = bsize - 8;
+  return end < AM_SECURE_FILL_MAX ? end : AM_SECURE_FILL_MAX;
+}
+AM_INTERNAL void _am_secure_thread_done(void);
+#endif
+
 /* ---- alloc.c ----------------------------------------------------------------------------- */
 AM_INTERNAL void _am_free_sized_check(void *p, size_t size, const char *fn);
 AM_INTERNAL void _am_free_aligned_sized_check(void *p, size_t alignment, size_t size, const char *fn);

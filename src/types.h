@@ -37,7 +37,21 @@
 #ifndef AM_VALGRIND
 #define AM_VALGRIND 0
 #endif
-#if AM_VALGRIND
+
+/* AM_SECURE    1: the secure build (libamalloc-secure.so/.a, secure.c): a canary after every
+ *              small/medium block (checked on free and realloc: overflows past the end), freed
+ *              blocks filled with a fixed byte and checked when handed out again (writes after
+ *              free), and a per-thread quarantine of 64 freed blocks that delays their reuse. As
+ *              for AM_VALGRIND, the allocator's own functions are then compiled as am_*_core and
+ *              secure.c defines the am_* API around them. Not combinable with AM_VALGRIND. */
+#ifndef AM_SECURE
+#define AM_SECURE 0
+#endif
+#if AM_SECURE && AM_VALGRIND
+#error "AM_SECURE and AM_VALGRIND cannot be combined"
+#endif
+/* Both variants wrap the allocation API: the allocator's own functions become am_*_core. */
+#if AM_VALGRIND || AM_SECURE
 #define am_malloc am_malloc_core
 #define am_calloc am_calloc_core
 #define am_realloc am_realloc_core
@@ -51,6 +65,10 @@
 #define am_valloc am_valloc_core
 #define am_pvalloc am_pvalloc_core
 #define am_malloc_usable_size am_malloc_usable_size_core
+#endif
+#if AM_SECURE
+#define _am_free_sized_check _am_free_sized_check_core
+#define _am_free_aligned_sized_check _am_free_aligned_sized_check_core
 #endif
 
 #include "../include/amalloc.h"
@@ -66,6 +84,7 @@
 #ifndef AM_OVERRIDE
 #define AM_OVERRIDE 0
 #endif
+/* AM_SECURE    see above (default 0). */
 /* AM_CHECKS    1 (default): the misuse checks of the free fast path (interior pointers and
  *              double frees, alloc.c). 0 only to measure what they cost (meson -Dchecks=false). */
 #ifndef AM_CHECKS

@@ -23,6 +23,10 @@
 #include "valgrind.c"
 #endif
 
+#if AM_SECURE
+#include "secure.c"
+#endif
+
 #if AM_OVERRIDE
 #include "../preload/override.c"
 #endif
