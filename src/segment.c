@@ -171,13 +171,17 @@ static size_t am_segment_purge_locked(am_segment_t *seg) {
       seg->dirty_mask &= ~upper;
     }
   } else {
+    /* one madvise per run of adjacent dirty free slots */
     while (dirty != 0) {
       size_t i = (size_t)__builtin_ctzll(dirty);
-      dirty &= dirty - 1;
+      size_t j = i;
+      while (j + 1 < seg->slab_count && (dirty >> (j + 1)) & 1) j++;
+      uint64_t run = (j - i + 1 == 64) ? ~(uint64_t)0 : ((((uint64_t)1 << (j - i + 1)) - 1) << i);
+      dirty &= ~run;
       uint8_t *start = (uint8_t *)am_align_up((uintptr_t)am_slot_start(seg, i), am_g.page_size);
-      uint8_t *end = am_slot_end(seg, i);
+      uint8_t *end = am_slot_end(seg, j);
       if (end > start && _am_os_purge(start, (size_t)(end - start))) released += (size_t)(end - start);
-      seg->dirty_mask &= ~((uint64_t)1 << i);
+      seg->dirty_mask &= ~run;
     }
   }
   if (!am_segment_has_dirty(seg)) am_stat_sub(&am_g.dirty_segments, 1);
@@ -336,8 +340,7 @@ AM_INTERNAL void _am_segment_abandon_all(am_heap_t *heap) {
       if (seg->slabs_used == 0) {
         am_segment_unmap(seg);
       } else {
-        /* Nobody may use this segment for a while: give back its free slots' pages now. */
-        am_segment_purge_free_slots(seg);
+        /* (its free slots keep their purge deadline: a later purge pass gives them back) */
         atomic_store_explicit(&seg->heap, NULL, memory_order_release);
         pthread_mutex_lock(&am_g.abandoned_lock);
         seg->next = am_g.abandoned[kind];
