@@ -239,18 +239,6 @@ AM_INTERNAL void _am_free_aligned_sized_check(void *p, size_t alignment, size_t 
   if (am_unlikely(size > am_usable_checked(p, fn))) _am_fatal_in(fn, AM_E_SIZE, p);
 }
 
-AM_EXPORT void am_free_sized(void *p, size_t size) {
-  if (p == NULL) return;
-  _am_free_sized_check(p, size, "free_sized");
-  am_free(p);
-}
-
-AM_EXPORT void am_free_aligned_sized(void *p, size_t alignment, size_t size) {
-  if (p == NULL) return;
-  _am_free_aligned_sized_check(p, alignment, size, "free_aligned_sized");
-  am_free(p);
-}
-
 /* ---- realloc ---------------------------------------------------------------------------- */
 
 AM_EXPORT void *am_realloc(void *p, size_t size) {
@@ -270,15 +258,6 @@ AM_EXPORT void *am_realloc(void *p, size_t size) {
   memcpy(q, p, size < bsize ? size : bsize);
   am_free(p);
   return q;
-}
-
-AM_EXPORT void *am_reallocarray(void *p, size_t count, size_t size) {
-  size_t total;
-  if (am_unlikely(__builtin_mul_overflow(count, size, &total))) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  return am_realloc(p, total);
 }
 
 /* ---- aligned allocation ----------------------------------------------------------------- */

@@ -25,10 +25,7 @@
 #undef am_malloc
 #undef am_calloc
 #undef am_realloc
-#undef am_reallocarray
 #undef am_free
-#undef am_free_sized
-#undef am_free_aligned_sized
 #undef am_posix_memalign
 #undef am_aligned_alloc
 #undef am_memalign
@@ -178,18 +175,6 @@ static void _am_free_aligned_sized_check(void *p, size_t alignment, size_t size,
   if (am_unlikely(size > am_malloc_usable_size(p))) _am_fatal_in(fn, AM_E_SIZE, p);
 }
 
-AM_EXPORT void am_free_sized(void *p, size_t size) {
-  if (p == NULL) return;
-  _am_free_sized_check(p, size, "free_sized");
-  am_free(p);
-}
-
-AM_EXPORT void am_free_aligned_sized(void *p, size_t alignment, size_t size) {
-  if (p == NULL) return;
-  _am_free_aligned_sized_check(p, alignment, size, "free_aligned_sized");
-  am_free(p);
-}
-
 AM_EXPORT void *am_realloc(void *p, size_t size) {
   if (p == NULL) return am_malloc(size);
   if (size == 0) {            /* glibc: free and return NULL */
@@ -216,15 +201,6 @@ AM_EXPORT void *am_realloc(void *p, size_t size) {
   memcpy(q, p, size < usable ? size : usable);
   am_free(p);
   return q;
-}
-
-AM_EXPORT void *am_reallocarray(void *p, size_t count, size_t size) {
-  size_t total;
-  if (__builtin_mul_overflow(count, size, &total)) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  return am_realloc(p, total);
 }
 
 AM_EXPORT int am_posix_memalign(void **out, size_t align, size_t size) {

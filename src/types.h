@@ -55,10 +55,7 @@
 #define am_malloc am_malloc_core
 #define am_calloc am_calloc_core
 #define am_realloc am_realloc_core
-#define am_reallocarray am_reallocarray_core
 #define am_free am_free_core
-#define am_free_sized am_free_sized_core
-#define am_free_aligned_sized am_free_aligned_sized_core
 #define am_posix_memalign am_posix_memalign_core
 #define am_aligned_alloc am_aligned_alloc_core
 #define am_memalign am_memalign_core

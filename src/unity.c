@@ -4,6 +4,7 @@
  * hot paths inline and the glibc names in preload/override.c can be aliases of the am_*
  * functions (an alias must be in the same translation unit as its target).
  * AM_OVERRIDE=1 (libamalloc.so/.a) adds the overrides; AM_OVERRIDE=0 is the am_* API only.
+ * compose.c comes after the valgrind/secure wrappers, whose am_free/am_realloc it calls.
  */
 #include "internal.h"
 
@@ -26,6 +27,7 @@
 #if AM_SECURE
 #include "secure.c"
 #endif
+#include "compose.c"
 
 #if AM_OVERRIDE
 #include "../preload/override.c"
