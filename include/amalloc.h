@@ -111,7 +111,7 @@ int am_option_set(am_option_t option, long value);
 
 /* Statistics (AMALLOC_SHOW_STATS=1 prints the same at exit). Figures of other threads are read
  * without stopping them, so a snapshot taken while they run is approximate. */
-#define AM_STATS_VERSION 1
+#define AM_STATS_VERSION 2
 #define AM_STATS_CLASSES 52
 typedef struct am_class_stats_s {
   size_t block_size;    /* bytes per block */
@@ -126,7 +126,8 @@ typedef struct am_stats_s {
   size_t size;                /* the caller sets sizeof(am_stats_t) */
   size_t version;             /* AM_STATS_VERSION */
   /* OS level */
-  size_t mapped;              /* bytes mapped: segments + large blocks (virtual) */
+  size_t mapped;              /* bytes mapped: segments + large blocks + the large-block cache
+                                 (virtual) */
   size_t segments;            /* small and medium segments */
   size_t segment_bytes;
   size_t slab_bytes;          /* bytes of segment slots holding a slab */
@@ -139,6 +140,8 @@ typedef struct am_stats_s {
   size_t large_bytes;         /* mapped for live large blocks */
   size_t large_peak;          /* most bytes mapped for large blocks at once */
   size_t large_mallocs;       /* ever */
+  size_t large_cached;        /* bytes of freed large mappings kept for reuse (for at most the
+                                 purge delay) */
   /* threads */
   size_t threads_created;     /* heaps created */
   size_t threads_exited;      /* heaps abandoned at thread exit */
@@ -154,8 +157,9 @@ void am_stats_print(void);
 
 /* Testing only (fault injection): after this call, the OS mapping calls amalloc makes (mmap
  * and mremap; munmap and madvise are not affected) numbered after+1 .. after+count fail as if
- * the system had no memory (count < 0: every one after `after`). am_test_os_failures(0, 0)
- * turns it off. Returns how many calls failed on purpose since the previous call. */
+ * the system had no memory (count < 0: every one after `after`); turning failures on also
+ * unmaps the cache of freed large mappings, so that every large block needs the OS.
+ * am_test_os_failures(0, 0) turns it off. Returns how many calls failed on purpose since the previous call. */
 long am_test_os_failures(long after, long count);
 
 #ifdef __cplusplus

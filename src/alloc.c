@@ -33,7 +33,7 @@ am_inline void *am_heap_malloc_small(am_heap_t *heap, size_t size) {
   am_slab_t *slab = heap->current[cls];
   am_block_t *b = slab->free;
   if (am_likely(b != NULL)) {
-    slab->free = b->next;
+    slab->free = am_block_next(slab, b);
     if (AM_CHECKS) b->mark = 0;
     slab->used++;
     heap->stat_mallocs[cls]++;
@@ -126,11 +126,11 @@ static am_cold void am_free_unknown(void *p) {
  * on one of the slab's lists; otherwise live data happened to equal the mark (2^-64). */
 static am_cold am_noinline void am_free_marked(am_slab_t *slab, am_block_t *b) {
   size_t n = 0;
-  for (am_block_t *q = slab->free; q != NULL && n <= slab->capacity; q = q->next, n++)
+  for (am_block_t *q = slab->free; q != NULL && n <= slab->capacity; q = am_block_next(slab, q), n++)
     if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
   n = 0;
   for (am_block_t *q = atomic_load_explicit(&slab->remote, memory_order_acquire); q != NULL && n <= slab->capacity;
-       q = q->next, n++)
+       q = am_block_next(slab, q), n++)
     if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
 }
 
@@ -138,7 +138,7 @@ static am_cold am_noinline void am_free_marked(am_slab_t *slab, am_block_t *b) {
  * equal to the mark) finish the free as the fast path would. */
 static am_cold am_noinline void am_free_local_marked(am_heap_t *heap, am_slab_t *slab, am_block_t *b) {
   am_free_marked(slab, b);
-  b->next = slab->free;
+  am_block_set_next(slab, b, slab->free);
   b->mark = am_block_mark(b);
   slab->free = b;
   if (--slab->used == 0 || slab->state != AM_SLAB_AVAIL) _am_heap_free_slow(heap, slab);
@@ -162,7 +162,7 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
     atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
   am_block_t *head = atomic_load_explicit(&slab->remote, memory_order_relaxed);
   do {
-    b->next = head;
+    am_block_set_next(slab, b, head);
   } while (!atomic_compare_exchange_weak_explicit(&slab->remote, &head, b, memory_order_release,
                                                   memory_order_relaxed));
 }
@@ -184,7 +184,7 @@ AM_EXPORT void am_free(void *p) {
       am_free_local_marked(heap, slab, b);     /* a tail call: the fast path keeps no frame */
       return;
     }
-    b->next = slab->free;
+    am_block_set_next(slab, b, slab->free);
     if (AM_CHECKS) b->mark = mark;
     slab->free = b;
     if (am_unlikely(--slab->used == 0 || slab->state != AM_SLAB_AVAIL)) _am_heap_free_slow(heap, slab);

@@ -2,8 +2,8 @@
  *
  *   am_g            the am_global_t in types.h: page size, process secret, init state, the
  *                   thread key, the mmap placement hint, the options in force, the list of
- *                   all segments, the abandoned-segment lists and the heap pool with their
- *                   three locks, the purge schedule, and the statistics counters.
+ *                   all segments, the abandoned-segment lists, the cache of freed large
+ *                   mappings and the heap pool with their four locks, the purge schedule, and the statistics counters.
  *   am_segmap       one bit per 4 MiB of address space: set while a segment starts there. It
  *                   is 4 MiB of zero-initialised .bss that the kernel faults in lazily, so a
  *                   process touches only the words for the address ranges it really uses.
@@ -19,6 +19,7 @@
 
 static am_global_t am_g = {
   .abandoned_lock = PTHREAD_MUTEX_INITIALIZER,
+  .large_lock = PTHREAD_MUTEX_INITIALIZER,
   .heap_lock = PTHREAD_MUTEX_INITIALIZER,
   .segments_lock = PTHREAD_MUTEX_INITIALIZER,
 };

@@ -25,7 +25,9 @@ AM_TLS am_heap_t *am_tls_heap = &am_heap_empty;
 
 /* ---- slabs ------------------------------------------------------------------------------ */
 
-/* Carves up to AM_EXTEND_BYTES more blocks onto the free list. */
+/* Carves up to AM_EXTEND_BYTES more blocks onto the free list (in address order; in the
+ * secure build in a random order, each carrying its free mark, so that malloc's mark check
+ * holds for every block on a free list). */
 static void am_slab_extend(am_slab_t *slab) {
   size_t bsize = slab->bsize;
   size_t n = AM_EXTEND_BYTES / bsize;
@@ -33,18 +35,32 @@ static void am_slab_extend(am_slab_t *slab) {
   size_t left = (size_t)slab->reserved - (size_t)slab->capacity;
   if (n > left) n = left;
   uint8_t *first = slab->start + (size_t)slab->capacity * bsize;
-  uint8_t *p = first;
   /* valgrind builds: a carved block's two free-list words become addressable; the rest of the
    * slab stays no-access until a block is handed out (valgrind.c) */
   for (size_t i = 0; i < n; i++) VALGRIND_MAKE_MEM_UNDEFINED(first + i * bsize, sizeof(am_block_t));
-  for (size_t i = 1; i < n; i++, p += bsize) ((am_block_t *)p)->next = (am_block_t *)(p + bsize);
-  ((am_block_t *)p)->next = slab->free;
 #if AM_SECURE
-  /* every block on a free list carries the fill (secure.c checks it when it is handed out) */
-  if (bsize > 16 + 8)
-    for (size_t i = 0; i < n; i++) memset(first + i * bsize + 16, AM_SECURE_FILL, am_secure_fill_end(bsize) - 16);
-#endif
+  uint16_t order[AM_EXTEND_BYTES / 16];
+  for (size_t i = 0; i < n; i++) order[i] = (uint16_t)i;
+  for (size_t i = n - 1; i > 0; i--) {          /* Fisher-Yates */
+    size_t j = (size_t)(((_am_secure_random() >> 32) * (uint64_t)(i + 1)) >> 32);   /* in [0, i] */
+    uint16_t t = order[i];
+    order[i] = order[j];
+    order[j] = t;
+  }
+  am_block_t *list = slab->free;
+  for (size_t i = 0; i < n; i++) {
+    am_block_t *b = (am_block_t *)(first + (size_t)order[i] * bsize);
+    am_block_set_next(slab, b, list);
+    b->mark = am_g.free_key;
+    list = b;
+  }
+  slab->free = list;
+#else
+  uint8_t *p = first;
+  for (size_t i = 1; i < n; i++, p += bsize) am_block_set_next(slab, (am_block_t *)p, (am_block_t *)(p + bsize));
+  am_block_set_next(slab, (am_block_t *)p, slab->free);
   slab->free = (am_block_t *)first;
+#endif
   slab->capacity = (uint16_t)(slab->capacity + n);
 }
 
@@ -58,6 +74,9 @@ AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls) {
   slab->free = NULL;
   slab->next = slab->prev = NULL;
   slab->state = AM_SLAB_AVAIL;
+#if AM_SECURE
+  slab->key = _am_secure_random();
+#endif
   atomic_store_explicit(&slab->remote, NULL, memory_order_relaxed);
   VALGRIND_MAKE_MEM_NOACCESS(slab->start, (size_t)slab->reserved * slab->bsize);
   am_slab_extend(slab);
@@ -70,12 +89,12 @@ AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
   if (list == NULL) return 0;
   size_t n = 1;
   am_block_t *tail = list;
-  while (tail->next != NULL) {
-    tail = tail->next;
+  for (am_block_t *q; (q = am_block_next(slab, tail)) != NULL; tail = q) {
     n++;
+    if (am_unlikely(n > slab->used)) break;     /* (a cycle: reported below) */
   }
   if (am_unlikely(n > slab->used)) _am_fatal("free: double free (more blocks freed than allocated)", list);
-  tail->next = slab->free;
+  am_block_set_next(slab, tail, slab->free);
   slab->free = list;
   slab->used -= (uint32_t)n;
   return n;
@@ -185,7 +204,7 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
       if (slab->free == NULL && slab->capacity < slab->reserved) am_slab_extend(slab);
       am_block_t *b = slab->free;
       if (b != NULL) {
-        slab->free = b->next;
+        slab->free = am_block_next(slab, b);
         b->mark = 0;
         slab->used++;
         heap->stat_mallocs[cls]++;
@@ -207,7 +226,7 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
   }
   am_queue_push_front(heap, slab);
   am_block_t *b = slab->free;
-  slab->free = b->next;
+  slab->free = am_block_next(slab, b);
   b->mark = 0;
   slab->used++;
   heap->stat_mallocs[cls]++;
@@ -219,7 +238,10 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
 /* Called by the local free fast path when a slab became empty or was in the full list. */
 AM_INTERNAL am_noinline void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab) {
   if (am_unlikely(slab->state == AM_SLAB_FREE)) _am_fatal("free: double free", slab->start);
-  if ((++heap->purge_ticks & 63) == 0) am_purge_maybe();
+  if ((++heap->purge_ticks & 63) == 0) {
+    am_purge_maybe();
+    _am_segment_unmap_expired(heap);
+  }
   if (slab->used == 0) {
     if (slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab) return;  /* keep */
     _am_heap_unlink_slab(heap, slab);

@@ -25,16 +25,20 @@ static void am_fork_child(void) {
   pthread_mutex_init(&am_g.abandoned_lock, NULL);
   pthread_mutex_init(&am_g.heap_lock, NULL);
   pthread_mutex_init(&am_g.segments_lock, NULL);
+  pthread_mutex_init(&am_g.large_lock, NULL);
   _am_segment_fork_child();
 }
 
-/* Lock order: heap_lock, abandoned_lock, segments_lock, then a segment's spin lock. */
+/* Lock order: heap_lock, abandoned_lock, segments_lock, then a segment's spin lock; large_lock
+ * is never held with another. */
 AM_INTERNAL void _am_lock_all(void) {
   pthread_mutex_lock(&am_g.heap_lock);
   pthread_mutex_lock(&am_g.abandoned_lock);
   pthread_mutex_lock(&am_g.segments_lock);
+  pthread_mutex_lock(&am_g.large_lock);
 }
 AM_INTERNAL void _am_unlock_all(void) {
+  pthread_mutex_unlock(&am_g.large_lock);
   pthread_mutex_unlock(&am_g.segments_lock);
   pthread_mutex_unlock(&am_g.abandoned_lock);
   pthread_mutex_unlock(&am_g.heap_lock);

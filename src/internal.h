@@ -52,12 +52,13 @@ extern am_heap_t am_heap_empty;
 AM_INTERNAL void _am_message(const char *prefix, const char *what, const void *ptr);
 AM_INTERNAL size_t _am_fmt_size(char *buf, size_t cap, size_t value);
 
-/* ---- os.c: the only caller of mmap / munmap / madvise / mremap --------------------------- */
+/* ---- os.c: the only caller of mmap / munmap / madvise / mremap / mprotect --------------------------- */
 AM_INTERNAL void _am_os_init(void);
 #define AM_OS_POPULATE 1u                /* pre-fault the pages */
 #define AM_OS_HUGETLB 2u                 /* MAP_HUGETLB 2 MiB pages (NULL when none are free) */
 AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_offset, unsigned flags);
 AM_INTERNAL void _am_os_advise_huge(void *p, size_t size);
+AM_INTERNAL void _am_os_guard(void *p, size_t size);
 AM_INTERNAL void _am_os_free(void *p, size_t size);
 AM_INTERNAL bool _am_os_purge(void *p, size_t size);
 AM_INTERNAL bool _am_os_resize_inplace(void *p, size_t old_size, size_t new_size);
@@ -102,6 +103,7 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls);
 AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL void _am_segment_abandon_all(am_heap_t *heap);
 AM_INTERNAL size_t _am_segment_trim(am_heap_t *heap);
+AM_INTERNAL void _am_segment_unmap_expired(am_heap_t *heap);
 AM_INTERNAL size_t _am_segment_reclaim_all(am_heap_t *heap);
 AM_INTERNAL size_t _am_purge(bool force);
 AM_INTERNAL void _am_purge_thread_start(void);
@@ -110,7 +112,8 @@ AM_INTERNAL int64_t _am_clock_ms(void);
 /* Runs a purge pass when one is due; cheap when none is. */
 am_inline void am_purge_maybe(void) {
   if (am_likely(atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0 &&
-                __atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED) == 0))
+                __atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED) == 0 &&
+                atomic_load_explicit(&am_g.large_cache_count, memory_order_relaxed) == 0))
     return;
   if (am_g.options[AM_OPTION_PURGE_DELAY_MS] < 0) return;
   if (_am_clock_ms() < atomic_load_explicit(&am_g.next_purge, memory_order_relaxed)) return;
@@ -136,17 +139,39 @@ AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls);
 
 /* ---- secure.c (AM_SECURE builds) --------------------------------------------------------- */
 #if AM_SECURE
-/* A freed small/medium block holds AM_SECURE_FILL from byte 16 (after its two free-list words)
- * to am_secure_fill_end(bsize); every block on a free list does (am_slab_extend fills carved
- * blocks), and malloc checks it when it hands the block out again. */
+/* A block in the secure build's quarantine holds AM_SECURE_FILL in its first word and from byte
+ * 16 to am_secure_fill_end(bsize) (its second word is the free mark); secure.c checks both when
+ * the block leaves the quarantine ("write after free"). */
 #define AM_SECURE_FILL 0xDF
-#define AM_SECURE_FILL_MAX ((size_t)256)
+#define AM_SECURE_FILL_WORD (0x0101010101010101ull * AM_SECURE_FILL)
+#define AM_SECURE_FILL_MAX ((size_t)128)
 am_inline size_t am_secure_fill_end(size_t bsize) {
   size_t end = bsize - 8;
   return end < AM_SECURE_FILL_MAX ? end : AM_SECURE_FILL_MAX;
 }
 AM_INTERNAL void _am_secure_thread_done(void);
+AM_INTERNAL uintptr_t _am_secure_random(void);
 #endif
+
+/* Free-list links: plain pointers, or in the secure build stored xor the slab's random key (a
+ * use-after-free write of a link then decodes to garbage, which malloc's check rejects, instead
+ * of to an address of the attacker's choice). */
+am_inline am_block_t *am_block_next(const am_slab_t *slab, const am_block_t *b) {
+#if AM_SECURE
+  return (am_block_t *)((uintptr_t)b->next ^ slab->key);
+#else
+  (void)slab;
+  return b->next;
+#endif
+}
+am_inline void am_block_set_next(const am_slab_t *slab, am_block_t *b, am_block_t *next) {
+#if AM_SECURE
+  b->next = (am_block_t *)((uintptr_t)next ^ slab->key);
+#else
+  (void)slab;
+  b->next = next;
+#endif
+}
 
 /* ---- alloc.c ----------------------------------------------------------------------------- */
 AM_INTERNAL void _am_free_sized_check(void *p, size_t size, const char *fn);
@@ -156,6 +181,7 @@ AM_INTERNAL void _am_free_aligned_sized_check(void *p, size_t alignment, size_t 
 AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero);
 AM_INTERNAL void _am_large_free(am_segment_t *seg, void *p);
 AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size);
+AM_INTERNAL size_t _am_large_cache_expire(int64_t now, bool all);
 
 /* ---- init.c ------------------------------------------------------------------------------ */
 AM_INTERNAL void _am_process_init(void);
@@ -171,6 +197,14 @@ am_inline void am_stat_sub(_Atomic(size_t) *c, size_t n) {
 }
 
 /* ---- small helpers ----------------------------------------------------------------------- */
+/* A 64-bit mixing function (the splitmix64 finaliser): keys and random draws from a seed. */
+am_inline uint64_t _am_mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
 am_inline size_t am_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 am_inline bool am_is_pow2(size_t n) { return n != 0 && (n & (n - 1)) == 0; }
 

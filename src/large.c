@@ -5,7 +5,15 @@
  * (or at its alignment). So free() finds the header with the same mask as for small blocks,
  * and the segment map tells that it is amalloc's.
  *
- *   free     munmap at once: the RSS falls immediately.
+ *   free     the mapping goes into a small process-wide cache (up to 8 mappings of at most 64
+ *            MiB, 128 MiB in all) and is unmapped when the purge delay has passed
+ *            (AMALLOC_PURGE_DELAY_MS, the same schedule as slab memory) or malloc_trim runs,
+ *            unless a large malloc reuses it first: a program that frees and allocates blocks of
+ *            a few MiB in turn then neither maps nor faults in fresh pages each time. Larger
+ *            mappings, and every mapping when the delay is 0, are unmapped at once. A cached
+ *            mapping is off the segment map, so a second free of its block is still reported;
+ *            a write after free into it goes unnoticed (it faulted when every free unmapped:
+ *            the secure build still unmaps at once).
  *   realloc  mremap: in place when the address space after the block is free (the placement
  *            hints leave a gap after every mapping for that), otherwise the kernel moves the
  *            page tables to a new aligned range. The data is never copied. The header travels
@@ -13,11 +21,138 @@
  *
  * Alignment above 4 MiB: the mapping is placed so that base + 4 MiB is aligned and the block
  * starts there; ((p - 1) & ~mask) then still finds the header at the base.
+ *
+ * Secure build: the page before the block (between it and the header) and a page after its end
+ * are guard pages (PROT_NONE), and realloc copies (a mapping with guard pages is several
+ * kernel mappings, which mremap cannot resize).
  */
 #include "internal.h"
 
+/* ---- the cache of freed mappings ---------------------------------------------------------- */
+
+/* Unmaps cached mappings freed at least the purge delay before `now` (all of them with `all`).
+ * Returns the bytes unmapped. */
+AM_INTERNAL size_t _am_large_cache_expire(int64_t now, bool all) {
+  if (atomic_load_explicit(&am_g.large_cache_count, memory_order_relaxed) == 0) return 0;
+  long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+  am_segment_t *drop[AM_LARGE_CACHE_SLOTS];
+  size_t n = 0, bytes = 0;
+  pthread_mutex_lock(&am_g.large_lock);
+  for (size_t i = 0; i < AM_LARGE_CACHE_SLOTS; i++) {
+    am_segment_t *seg = am_g.large_cache[i];
+    if (seg == NULL || !(all || (delay >= 0 && am_g.large_cache_at[i] + delay <= now))) continue;
+    am_g.large_cache[i] = NULL;
+    am_g.large_cache_bytes -= seg->map_size;
+    atomic_fetch_sub_explicit(&am_g.large_cache_count, 1, memory_order_relaxed);
+    drop[n++] = seg;
+  }
+  pthread_mutex_unlock(&am_g.large_lock);
+  for (size_t i = 0; i < n; i++) {
+    bytes += drop[i]->map_size;
+    _am_os_free(drop[i], drop[i]->map_size);
+  }
+  return bytes;
+}
+
+/* Takes a cached mapping for a block of `total` mapped bytes: the smallest that is large
+ * enough, else the largest (the caller grows it). NULL when the cache is empty. */
+static am_segment_t *am_large_cache_take(size_t total) {
+  if (atomic_load_explicit(&am_g.large_cache_count, memory_order_relaxed) == 0) return NULL;
+  pthread_mutex_lock(&am_g.large_lock);
+  size_t best = AM_LARGE_CACHE_SLOTS;
+  for (size_t i = 0; i < AM_LARGE_CACHE_SLOTS; i++) {
+    am_segment_t *seg = am_g.large_cache[i];
+    if (seg == NULL) continue;
+    if (best == AM_LARGE_CACHE_SLOTS) {
+      best = i;
+      continue;
+    }
+    size_t have = am_g.large_cache[best]->map_size, cand = seg->map_size;
+    bool have_fits = have >= total, cand_fits = cand >= total;
+    if (cand_fits ? (!have_fits || cand < have) : (!have_fits && cand > have)) best = i;
+  }
+  am_segment_t *seg = NULL;
+  if (best < AM_LARGE_CACHE_SLOTS) {
+    seg = am_g.large_cache[best];
+    am_g.large_cache[best] = NULL;
+    am_g.large_cache_bytes -= seg->map_size;
+    atomic_fetch_sub_explicit(&am_g.large_cache_count, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&am_g.large_lock);
+  return seg;
+}
+
+/* Puts a freed mapping into the cache. False when it does not qualify (the caller unmaps it). */
+static bool am_large_cache_put(am_segment_t *seg) {
+  if (AM_SECURE || AM_VALGRIND) return false;   /* freed blocks must fault / be reported */
+  if (seg->map_size > AM_LARGE_CACHE_MAX_BLOCK || am_option(AM_OPTION_PURGE_DELAY_MS) == 0) return false;
+  if (seg->large_block != (uint8_t *)seg + am_g.page_size) return false;   /* over-aligned */
+  int64_t now = _am_clock_ms();
+  am_segment_t *evict = NULL;
+  pthread_mutex_lock(&am_g.large_lock);
+  size_t slot = AM_LARGE_CACHE_SLOTS, oldest = AM_LARGE_CACHE_SLOTS;
+  for (size_t i = 0; i < AM_LARGE_CACHE_SLOTS; i++) {
+    if (am_g.large_cache[i] == NULL) {
+      if (slot == AM_LARGE_CACHE_SLOTS) slot = i;
+    } else if (oldest == AM_LARGE_CACHE_SLOTS || am_g.large_cache_at[i] < am_g.large_cache_at[oldest]) {
+      oldest = i;
+    }
+  }
+  if (slot == AM_LARGE_CACHE_SLOTS || am_g.large_cache_bytes + seg->map_size > AM_LARGE_CACHE_MAX_BYTES) {
+    if (oldest == AM_LARGE_CACHE_SLOTS) {
+      pthread_mutex_unlock(&am_g.large_lock);
+      return false;
+    }
+    evict = am_g.large_cache[oldest];        /* make room: the oldest goes */
+    am_g.large_cache[oldest] = NULL;
+    am_g.large_cache_bytes -= evict->map_size;
+    atomic_fetch_sub_explicit(&am_g.large_cache_count, 1, memory_order_relaxed);
+    slot = oldest;
+  }
+  bool ok = am_g.large_cache_bytes + seg->map_size <= AM_LARGE_CACHE_MAX_BYTES;
+  if (ok) {
+    am_g.large_cache[slot] = seg;
+    am_g.large_cache_at[slot] = now;
+    am_g.large_cache_bytes += seg->map_size;
+    atomic_fetch_add_explicit(&am_g.large_cache_count, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&am_g.large_lock);
+  if (evict != NULL) _am_os_free(evict, evict->map_size);
+  return ok;
+}
+
+/* A cached mapping may be this much (or 100%) larger than the mapping a block needs. */
+#define AM_LARGE_KEEP_EXCESS ((size_t)8 << 20)
+
+/* A mapping of at least `total` bytes from the cache (trimmed or grown in place), or NULL. */
+static am_segment_t *am_large_from_cache(size_t total) {
+  am_segment_t *seg = am_large_cache_take(total);
+  if (seg == NULL) return NULL;
+  size_t have = seg->map_size;
+  if (have - total > (total > AM_LARGE_KEEP_EXCESS ? total : AM_LARGE_KEEP_EXCESS)) {
+    /* far too big: give the excess back (RSS stays near what the block needs) */
+    if (!_am_os_resize_inplace(seg, have, total)) {
+      _am_os_free(seg, have);
+      return NULL;
+    }
+    have = total;
+  } else if (have < total) {
+    if (!_am_os_resize_inplace(seg, have, total)) {
+      _am_os_free(seg, have);       /* cannot grow where it is: it would not be reused soon */
+      return NULL;
+    }
+    have = total;
+  }
+  /* (a little too big: kept whole, its pages resident, so that blocks of varying sizes reuse
+   * mappings without faulting pages in again; the block's usable size is still what a fresh
+   * mapping would give, which free_sized checks) */
+  seg->map_size = have;
+  return seg;
+}
+
+/* ---- allocation --------------------------------------------------------------------------- */
+
 AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
-  (void)zero;                             /* fresh mappings are zero */
   size_t page = am_g.page_size;
   if (am_unlikely(size > AM_MAX_REQUEST || align > AM_MAX_REQUEST / 4)) {
     errno = ENOMEM;
@@ -25,7 +160,7 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
   }
   size_t offset, map_align, align_offset;
   if (align <= page) {
-    offset = page;
+    offset = AM_SECURE ? 2 * page : page;
     map_align = AM_SEGMENT_SIZE;
     align_offset = 0;
   } else if (align <= AM_SEGMENT_SIZE) {
@@ -39,25 +174,43 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
   }
   /* at least one page, so that even a 0-byte block points into its mapping */
   size_t total = offset + am_align_up(size == 0 ? 1 : size, page);
-  am_segment_t *seg = _am_os_alloc_aligned(total, map_align, align_offset, 0);
+  size_t guard = AM_SECURE ? page : 0;    /* the guard page after the block */
+  if (am_unlikely(total + guard < total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  total += guard;
+  am_segment_t *seg = NULL;
+  bool reused = false;
+  size_t map_size = total;
+  if (!AM_SECURE && align <= page && (seg = am_large_from_cache(total)) != NULL) {
+    reused = true;
+    map_size = seg->map_size;
+  }
+  if (seg == NULL) seg = _am_os_alloc_aligned(total, map_align, align_offset, 0);
   if (seg == NULL) return NULL;
+#if AM_SECURE
+  _am_os_guard((uint8_t *)seg + offset - page, page);
+  _am_os_guard((uint8_t *)seg + total - page, page);
+#endif
   am_purge_maybe();
   seg->kind = AM_SEGMENT_LARGE;
   seg->slab_shift = 63;
   seg->slab_count = 0;
-  seg->map_size = total;
+  seg->map_size = map_size;
   seg->large_block = (uint8_t *)seg + offset;
-  seg->large_size = total - offset;
+  seg->large_size = total - guard - offset;
   seg->cookie = (uintptr_t)seg ^ am_g.secret;
   atomic_store_explicit(&seg->heap, NULL, memory_order_relaxed);
   _am_segmap_set(seg, true);
   am_stat_add(&am_g.stat_large_count, 1);
   am_stat_add(&am_g.stat_large_mallocs, 1);
-  size_t now = atomic_fetch_add_explicit(&am_g.stat_large_bytes, total, memory_order_relaxed) + total;
+  size_t now = atomic_fetch_add_explicit(&am_g.stat_large_bytes, map_size, memory_order_relaxed) + map_size;
   size_t peak = atomic_load_explicit(&am_g.stat_large_peak, memory_order_relaxed);
   while (now > peak && !atomic_compare_exchange_weak_explicit(&am_g.stat_large_peak, &peak, now,
                                                               memory_order_relaxed, memory_order_relaxed)) {
   }
+  if (zero && reused) memset(seg->large_block, 0, size);   /* fresh mappings are zero already */
   return seg->large_block;
 }
 
@@ -67,7 +220,8 @@ AM_INTERNAL void _am_large_free(am_segment_t *seg, void *p) {
   _am_segmap_set(seg, false);
   am_stat_sub(&am_g.stat_large_count, 1);
   am_stat_sub(&am_g.stat_large_bytes, seg->map_size);
-  _am_os_free(seg, seg->map_size);
+  if (!am_large_cache_put(seg)) _am_os_free(seg, seg->map_size);
+  else am_purge_maybe();                  /* (schedules the cache's own expiry too) */
 }
 
 AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
@@ -87,9 +241,13 @@ AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
+  if (AM_SECURE) goto copy;
   size_t old_total = seg->map_size;
   size_t total = offset + am_align_up(size, page);
-  if (total == old_total) return p;
+  if (total == old_total) {
+    seg->large_size = total - offset;     /* (a reused mapping may be larger than its block) */
+    return p;
+  }
   if (_am_os_resize_inplace(seg, old_total, total)) {
     seg->map_size = total;
     seg->large_size = total - offset;
@@ -117,6 +275,7 @@ AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
   }
   /* over-aligned block (realloc does not keep alignment beyond malloc's), or mremap refused:
    * allocate, copy, free */
+copy:;
   void *q = _am_large_alloc(size, 0, false);
   if (q == NULL) return NULL;
   memcpy(q, p, seg->large_size < size ? seg->large_size : size);

@@ -1,4 +1,4 @@
-/* os.c -- the only file that calls mmap, munmap, madvise and mremap.
+/* os.c -- the only file that calls mmap, munmap, madvise, mremap and mprotect.
  *
  * Contract with the rest of amalloc:
  *   - every mapping is MAP_PRIVATE | MAP_ANONYMOUS (| MAP_NORESERVE): fresh memory reads as
@@ -47,6 +47,7 @@ AM_INTERNAL void _am_os_init(void) {
   }
   am_g.secret = secret | 1;
   am_g.free_key = (secret * 0xd6e8feb86659fd93ull) ^ (secret >> 29) ^ 0x5bd1e995u;
+  am_g.canary_key = _am_mix64(secret ^ 0x243f6a8885a308d3ull);
   /* A random start below 1 TiB above the base, segment aligned. */
   uintptr_t offset = ((secret >> 7) % ((uintptr_t)1 << (40 - AM_SEGMENT_SHIFT))) << AM_SEGMENT_SHIFT;
   atomic_store_explicit(&am_g.hint, AM_HINT_BASE + offset, memory_order_relaxed);
@@ -78,6 +79,7 @@ static bool am_os_fault(void) {
 
 AM_EXPORT long am_test_os_failures(long after, long count) {
   atomic_store(&am_g.fault_on, 0);
+  if (count != 0) _am_large_cache_expire(0, true);   /* every large block then needs the OS */
   atomic_store(&am_g.fault_calls, after);
   atomic_store(&am_g.fault_left, count);
   long failed = atomic_exchange(&am_g.fault_count, 0);
@@ -169,7 +171,16 @@ AM_INTERNAL bool _am_os_purge(void *p, size_t size) {
   return ok;
 }
 
-/* Grows or shrinks the mapping at p without moving it. */
+/* Makes [p, p + size) inaccessible (a guard page of the secure build). Best effort: when the
+ * kernel refuses (too many mappings: vm.max_map_count), the range stays usable memory. */
+AM_INTERNAL void _am_os_guard(void *p, size_t size) {
+  int saved = errno;
+  if (mprotect(p, size, PROT_NONE) != 0 && !atomic_exchange(&am_g.guard_failed, 1) && am_option(AM_OPTION_VERBOSE))
+    _am_message("", "secure build: mprotect refused a guard page (vm.max_map_count?); "
+                    "continuing without some guard pages", NULL);
+  errno = saved;
+}
+
 /* Asks for transparent huge pages on the range (THP in "madvise" mode needs this). */
 AM_INTERNAL void _am_os_advise_huge(void *p, size_t size) {
   int saved = errno;
@@ -177,6 +188,7 @@ AM_INTERNAL void _am_os_advise_huge(void *p, size_t size) {
   errno = saved;
 }
 
+/* Grows or shrinks the mapping at p without moving it. */
 AM_INTERNAL bool _am_os_resize_inplace(void *p, size_t old_size, size_t new_size) {
   if (new_size > old_size && am_os_fault()) return false;
   int saved = errno;

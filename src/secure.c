@@ -1,23 +1,32 @@
 /* secure.c -- the am_* allocation API of the secure build (AM_SECURE=1: libamalloc-secure.so/.a).
  *
- * Each function wraps the allocator (am_*_core, the default build's code, untouched) and adds,
- * for small and medium blocks (those of a slab):
- *   - a canary: every request gets 8 more bytes, and the last 8 bytes of the block
+ * The secure build is the default build's allocator (am_*_core for the slow paths) with its
+ * own malloc and free fast paths here, and these additions (README "Secure build"):
+ *   - free-list links stored xor a random per-slab key (heap.c, alloc.c: am_block_next), and
+ *     checked when malloc pops a block: a link that does not decode to a block of the slab's
+ *     segment stops the program ("malloc: corrupted free list");
+ *   - a random carving order: a slab's fresh blocks go on its free list shuffled (heap.c), and
+ *     a block leaving the quarantine goes to the head of its slab's free list or behind the
+ *     head at random, so that addresses handed out are not predictable from earlier ones;
+ *   - a canary: every request gets 8 more bytes, and the last 8 bytes of a small/medium block
  *     (block + bsize - 8) hold a per-process random word xor the block's address (its low byte
  *     forced to 0xC3, so that a one-byte overflow with a string terminator is always seen).
- *     malloc_usable_size reports bsize - 8. free and realloc check it first:
+ *     malloc_usable_size reports bsize - 8. free and realloc check it:
  *       amalloc: error: free: heap overflow past the end of a block (pointer 0x...)
- *   - a fill: a freed block is filled with 0xDF from byte 16 (after its two free-list words) to
- *     bsize - 8, at most to byte 256; heap.c fills freshly carved blocks the same way, so every
- *     block on a free list carries it, and malloc checks it when it hands a block out:
- *       amalloc: error: malloc: write after free (pointer 0x...)
- *   - a quarantine: a freed block goes into a per-thread ring of 64 blocks (it carries its free
- *     mark there, so freeing it again is still a double free) and is really freed only when 64
- *     later frees push it out, which delays its reuse. The ring is flushed when the thread exits
- *     (heap.c's thread destructor); a free by a thread without a heap skips it.
- * Large blocks (their own mapping) get neither: an overflow past one runs into the end of its
- * mapping (a fault, unless the next page happens to be mapped), and the default build's checks
- * apply (double free, interior pointer).
+ *   - a quarantine: free fills the block (its first word and bytes 16 .. min(bsize - 8, 128)
+ *     with 0xDF; the second word is the free mark) and puts it in a per-thread ring of 64
+ *     blocks; it reaches its slab's free list only when 64 later frees push it out, and then its
+ *     fill is checked:
+ *       amalloc: error: free: write to a freed block (pointer 0x...)
+ *     The ring is checked and emptied when the thread exits (heap.c's thread destructor) and
+ *     checked at process exit (a destructor). Freeing a block in the ring again is a double
+ *     free (it carries its free mark). malloc also checks the mark of the block it pops (a
+ *     write after the block left the quarantine: "malloc: write after free").
+ *   - guard pages (PROT_NONE): the last page of every slab slot, a page between each segment's
+ *     header (the slab descriptors) and its first slab, and a page before and after every large
+ *     block (segment.c, large.c).
+ * Large blocks have no canary and no quarantine: they are unmapped on free, so any later
+ * access faults, and their guard pages catch overflows past the last page.
  *
  * Blocks of 16 bytes (requests of up to 8 bytes) have their canary in the mark word: the mark
  * is checked before the canary, so a double free is reported as one.
@@ -35,12 +44,40 @@
 #undef _am_free_sized_check
 #undef _am_free_aligned_sized_check
 
+#if !AM_CHECKS
+#error "the secure build needs AM_CHECKS (its mark checks build on them)"
+#endif
+
 #define AM_SECURE_RING 64
 #define AM_E_OVERFLOW "heap overflow past the end of a block"
 #define AM_E_WRITE_AFTER_FREE "write after free"
+#define AM_E_WRITE_FREED "write to a freed block"
+#define AM_E_FREE_LIST "corrupted free list"
 
-static AM_TLS void *am_sec_ring[AM_SECURE_RING];
-static AM_TLS unsigned am_sec_pos;
+static AM_TLS uint64_t am_sec_rng;
+_Static_assert(sizeof(((am_heap_t *)0)->quarantine) / sizeof(void *) == AM_SECURE_RING, "ring size");
+
+/* A random word (xorshift64*, per thread, seeded from the process secret and a counter). */
+AM_INTERNAL uintptr_t _am_secure_random(void) {
+  uint64_t x = am_sec_rng;
+  if (am_unlikely(x == 0)) {
+    uint64_t n = atomic_fetch_add_explicit(&am_g.key_counter, 1, memory_order_relaxed);
+    x = _am_mix64(am_g.secret ^ (n * 0x9E3779B97F4A7C15ull)) | 1;
+  }
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  am_sec_rng = x;
+  return (uintptr_t)(x * 0x2545F4914F6CDD1Dull);
+}
+
+/* One random bit (64 draws per call of _am_secure_random). */
+am_inline unsigned am_sec_random_bit(am_heap_t *heap) {
+  uint64_t bits = heap->random_bits;
+  if (am_unlikely(bits <= 1)) bits = (uint64_t)_am_secure_random() | ((uint64_t)1 << 63);
+  heap->random_bits = bits >> 1;
+  return (unsigned)(bits & 1);
+}
 
 /* The request to make of the core for `size` bytes: 8 more (the canary), unless the block will
  * be large anyway (and always 8 more when size <= AM_MEDIUM_MAX, so that the block has room for
@@ -48,66 +85,122 @@ static AM_TLS unsigned am_sec_pos;
 am_inline size_t am_sec_size(size_t size) { return size <= AM_MEDIUM_MAX ? size + 8 : size; }
 
 am_inline uintptr_t am_sec_canary(const void *p) {
-  uintptr_t k = am_g.secret * (uintptr_t)0x9E3779B97F4A7C15ull;
-  k ^= k >> 29;
-  return ((k ^ (uintptr_t)p) & ~(uintptr_t)0xFF) | 0xC3;
+  return ((am_g.canary_key ^ (uintptr_t)p) & ~(uintptr_t)0xFF) | 0xC3;
 }
 
 am_inline uintptr_t *am_sec_canary_at(void *p, size_t bsize) {
   return (uintptr_t *)((uint8_t *)p + bsize - 8);
 }
 
-/* The slab of a block the core handed out, or NULL for a large block. */
-am_inline am_slab_t *am_sec_slab(void *p) {
-  am_segment_t *seg = am_ptr_segment(p);
-  if (seg->kind == AM_SEGMENT_LARGE) return NULL;
-  return am_segment_slab_of(seg, p);
-}
-
-/* A block from the core: check its fill (it was free), then write its canary. */
+/* A block from the core's slow paths: write its canary (large blocks have none). */
 static void *am_sec_alloced(void *p) {
   if (p == NULL) return NULL;
-  am_slab_t *slab = am_sec_slab(p);
-  if (slab == NULL) return p;
-  if (!AM_CHECKS) ((am_block_t *)p)->mark = 0;   /* the core leaves it as it was (checks off) */
-  size_t bsize = slab->bsize;
-  if (bsize > 16 + 8) {
-    const uint64_t fill = 0x0101010101010101ull * AM_SECURE_FILL;
-    const uint64_t *w = (const uint64_t *)((const uint8_t *)p + 16);
-    const uint64_t *end = (const uint64_t *)((const uint8_t *)p + am_secure_fill_end(bsize));
-    uint64_t diff = 0;
-    for (; w < end; w++) diff |= *w ^ fill;
-    if (am_unlikely(diff != 0)) _am_fatal_in("malloc", AM_E_WRITE_AFTER_FREE, p);
-  }
-  *am_sec_canary_at(p, bsize) = am_sec_canary(p);
+  am_segment_t *seg = am_ptr_segment(p);
+  if (seg->kind == AM_SEGMENT_LARGE) return p;
+  am_slab_t *slab = am_segment_slab_of(seg, p);
+  *am_sec_canary_at(p, slab->bsize) = am_sec_canary(p);
   return p;
+}
+
+/* malloc popped b from slab's free list and found its mark or its link bad. */
+static am_cold __attribute__((noreturn)) void am_sec_bad_pop(am_block_t *b) {
+  if (b->mark != am_g.free_key) _am_fatal_in("malloc", AM_E_WRITE_AFTER_FREE, b);
+  _am_fatal_in("malloc", AM_E_FREE_LIST, b);
+}
+
+AM_EXPORT void *am_malloc(size_t size) {
+  if (am_likely(size <= AM_TABLE_MAX - 8)) {
+    am_heap_t *heap = am_heap_get();
+    size_t cls = am_class_of_small[(size + 8 + 7) >> 3];
+    am_slab_t *slab = heap->current[cls];
+    am_block_t *b = slab->free;
+    if (am_likely(b != NULL)) {
+      am_block_t *next = am_block_next(slab, b);
+      if (am_unlikely(b->mark != am_g.free_key || (next != NULL && am_slab_interior(slab, next))))
+        am_sec_bad_pop(b);
+      slab->free = next;
+      b->mark = 0;
+      slab->used++;
+      heap->stat_mallocs[cls]++;
+      *am_sec_canary_at(b, slab->bsize) = am_sec_canary(b);
+      return b;
+    }
+  }
+  return am_sec_alloced(am_malloc_core(am_sec_size(size)));
 }
 
 /* The checks of a small/medium block p handed back to free or realloc (`fn`): the default
  * build's (interior pointer, freed slab), the free mark (double free / freed block), the
  * canary. Returns its slab. */
-static am_slab_t *am_sec_checked(am_segment_t *seg, void *p, const char *fn) {
+static am_cold __attribute__((noreturn)) void am_sec_bad(am_segment_t *seg, void *p, const char *fn) {
   am_slab_t *slab = am_checked_slab(seg, p, fn);
-  if (am_unlikely(((am_block_t *)p)->mark == am_block_mark(p)))
+  if (((am_block_t *)p)->mark == am_block_mark(p))
     _am_fatal_in(fn, strcmp(fn, "free") == 0 ? AM_E_DOUBLE : AM_E_FREED, p);
-  if (am_unlikely(*am_sec_canary_at(p, slab->bsize) != am_sec_canary(p))) _am_fatal_in(fn, AM_E_OVERFLOW, p);
+  (void)slab;
+  _am_fatal_in(fn, AM_E_OVERFLOW, p);
+}
+am_inline am_slab_t *am_sec_checked(am_segment_t *seg, void *p, const char *fn) {
+  am_slab_t *slab = am_segment_slab_of(seg, p);
+  if (am_unlikely(slab->bsize == 0 || am_slab_interior(slab, p) || ((am_block_t *)p)->mark == am_block_mark(p) ||
+                  *am_sec_canary_at(p, slab->bsize) != am_sec_canary(p)))
+    am_sec_bad(seg, p, fn);
   return slab;
 }
 
-/* Frees a block that leaves the quarantine (its mark cleared: the core sets it again). */
-static void am_sec_release(void *b) {
-  ((am_block_t *)b)->mark = 0;
+/* Checks that quarantined block b (of `slab`) still holds its fill (and its mark). */
+am_inline void am_sec_check_fill(am_slab_t *slab, am_block_t *b, const char *fn) {
+  uint64_t diff = ((uint64_t)(uintptr_t)b->next ^ AM_SECURE_FILL_WORD) | (b->mark ^ am_g.free_key);
+  const uint64_t *w = (const uint64_t *)((const uint8_t *)b + 16);
+  const uint64_t *end = (const uint64_t *)((const uint8_t *)b + am_secure_fill_end(slab->bsize));
+  for (; w < end; w++) {
+    diff |= *w ^ AM_SECURE_FILL_WORD;
+    __asm__("" : "+r"(w));       /* a few words: a plain loop beats a vectorised one here */
+  }
+  if (am_unlikely(diff != 0)) _am_fatal_in(fn, AM_E_WRITE_FREED, b);
+}
+
+/* A block leaves the quarantine: check its fill, then really free it (it keeps its mark). */
+am_inline void am_sec_release(am_heap_t *heap, am_block_t *b) {
+  am_segment_t *seg = am_ptr_segment(b);
+  am_slab_t *slab = am_segment_slab_of(seg, b);
+  am_sec_check_fill(slab, b, "free");
+  if (am_likely(atomic_load_explicit(&seg->heap, memory_order_relaxed) == heap)) {
+    am_block_t *head = slab->free;
+    if (head != NULL && am_sec_random_bit(heap)) {      /* behind the head */
+      am_block_set_next(slab, b, am_block_next(slab, head));
+      am_block_set_next(slab, head, b);
+    } else {
+      am_block_set_next(slab, b, head);
+      slab->free = b;
+    }
+    if (am_unlikely(--slab->used == 0 || slab->state != AM_SLAB_AVAIL)) _am_heap_free_slow(heap, slab);
+    return;
+  }
+  b->mark = 0;                   /* another thread's block: the core's remote free marks it */
   am_free_core(b);
 }
 
 AM_INTERNAL void _am_secure_thread_done(void) {
+  am_heap_t *heap = am_heap_get();
+  if (heap == &am_heap_empty) return;
   for (unsigned i = 0; i < AM_SECURE_RING; i++) {
-    void *b = am_sec_ring[i];
+    void *b = heap->quarantine[i];
     if (b == NULL) continue;
-    am_sec_ring[i] = NULL;
-    am_sec_release(b);
+    heap->quarantine[i] = NULL;
+    am_sec_release(heap, b);
   }
-  am_sec_pos = 0;
+  heap->quarantine_pos = 0;
+}
+
+/* At process exit: the calling thread's quarantine is checked (not freed). */
+__attribute__((destructor)) static void am_sec_exit_check(void) {
+  am_heap_t *heap = am_heap_get();
+  if (heap == &am_heap_empty) return;
+  for (unsigned i = 0; i < AM_SECURE_RING; i++)
+    if (heap->quarantine[i] != NULL) {
+      am_block_t *b = heap->quarantine[i];
+      am_sec_check_fill(am_segment_slab_of(am_ptr_segment(b), b), b, "exit");
+    }
 }
 
 AM_EXPORT void am_free(void *p) {
@@ -117,21 +210,26 @@ AM_EXPORT void am_free(void *p) {
     return;
   }
   am_slab_t *slab = am_sec_checked(seg, p, "free");
-  size_t bsize = slab->bsize;
-  if (bsize > 16 + 8) memset((uint8_t *)p + 16, AM_SECURE_FILL, am_secure_fill_end(bsize) - 16);
-  if (am_unlikely(am_heap_get() == &am_heap_empty)) {
+  am_heap_t *heap = am_heap_get();
+  if (am_unlikely(heap == &am_heap_empty)) {
     am_free_core(p);               /* no heap (exited, or never allocated): no quarantine */
     return;
   }
-  ((am_block_t *)p)->mark = am_block_mark(p);
-  unsigned pos = am_sec_pos;
-  void *old = am_sec_ring[pos];
-  am_sec_ring[pos] = p;
-  am_sec_pos = (pos + 1) & (AM_SECURE_RING - 1);
-  if (old != NULL) am_sec_release(old);
+  am_block_t *b = p;
+  b->next = (am_block_t *)(uintptr_t)AM_SECURE_FILL_WORD;
+  b->mark = am_block_mark(b);
+  uint64_t *w = (uint64_t *)((uint8_t *)p + 16);
+  uint64_t *end = (uint64_t *)((uint8_t *)p + am_secure_fill_end(slab->bsize));
+  for (; w < end; w++) {
+    *w = AM_SECURE_FILL_WORD;
+    __asm__("" : "+r"(w));       /* a few stores: keep the compiler from calling memset */
+  }
+  unsigned pos = heap->quarantine_pos;
+  void *old = heap->quarantine[pos];
+  heap->quarantine[pos] = p;
+  heap->quarantine_pos = (pos + 1) & (AM_SECURE_RING - 1);
+  if (old != NULL) am_sec_release(heap, old);
 }
-
-AM_EXPORT void *am_malloc(size_t size) { return am_sec_alloced(am_malloc_core(am_sec_size(size))); }
 
 AM_EXPORT void *am_calloc(size_t count, size_t size) {
   size_t total;
@@ -140,8 +238,8 @@ AM_EXPORT void *am_calloc(size_t count, size_t size) {
     return NULL;
   }
   size_t req = am_sec_size(total);
-  if (req > AM_MEDIUM_MAX) return am_calloc_core(1, req);        /* large: no canary, no fill */
-  void *p = am_sec_alloced(am_malloc_core(req));
+  if (req > AM_MEDIUM_MAX) return am_calloc_core(1, req);        /* large: already zero */
+  void *p = am_malloc(total);
   if (p != NULL) memset(p, 0, total);
   return p;
 }

@@ -7,8 +7,11 @@
  *
  * Returning memory: a slot whose slab empties is marked free and dirty, and the segment gets a
  * purge deadline (now + AMALLOC_PURGE_DELAY_MS) if it had none. A segment whose last slab
- * empties is unmapped at once, except the last one of its kind in the heap (kept so that a
- * program that repeatedly fills and empties a little memory does not mmap each time).
+ * empties stays mapped and in its heap (its slots are purged on the usual schedule) and is
+ * unmapped by its owner once it has been empty for the delay, so that a program that frees
+ * and allocates much memory in turn neither maps nor faults it in again each time; the last
+ * segment of each kind in a heap is never unmapped this way. With a delay of 0, and for
+ * hugetlb segments, it goes at once.
  *
  * Purging (_am_purge) may run on any thread: from allocator slow paths when a deadline has
  * passed (am_purge_maybe), from malloc_trim (at once), or from the optional purge thread. So
@@ -51,8 +54,10 @@ static void am_seg_lock(am_segment_t *seg) {
 }
 static void am_seg_unlock(am_segment_t *seg) { atomic_store_explicit(&seg->lock, 0, memory_order_release); }
 
+/* The header's pages; in the secure build followed by a guard page, so that no overflow or
+ * underflow of a block reaches the slab descriptors. */
 AM_INTERNAL size_t _am_segment_header_size(void) {
-  return am_align_up(sizeof(am_segment_t), am_g.page_size);
+  return am_align_up(sizeof(am_segment_t), am_g.page_size) + (AM_SECURE ? am_g.page_size : 0);
 }
 
 /* Start and end of slot `i`'s usable area. Slot 0 starts after the header. */
@@ -60,8 +65,9 @@ static uint8_t *am_slot_start(am_segment_t *seg, size_t i) {
   uint8_t *p = (uint8_t *)seg + (i << seg->slab_shift);
   return i == 0 ? p + _am_segment_header_size() : p;
 }
+/* (the secure build keeps the last page of every slot as a guard page: PROT_NONE) */
 static uint8_t *am_slot_end(am_segment_t *seg, size_t i) {
-  return (uint8_t *)seg + ((i + 1) << seg->slab_shift);
+  return (uint8_t *)seg + ((i + 1) << seg->slab_shift) - (AM_SECURE ? am_g.page_size : 0);
 }
 
 /* ---- the heap's segment lists ----------------------------------------------------------- */
@@ -99,7 +105,7 @@ static am_segment_t *am_segment_map(am_heap_t *heap, am_segment_kind_t kind) {
   unsigned flags = am_option(AM_OPTION_POPULATE) ? AM_OS_POPULATE : 0;
   am_segment_t *seg = NULL;
   bool hugetlb = false;
-  if (am_option(AM_OPTION_HUGETLB) && !atomic_load_explicit(&am_g.hugetlb_failed, memory_order_relaxed)) {
+  if (!AM_SECURE && am_option(AM_OPTION_HUGETLB) && !atomic_load_explicit(&am_g.hugetlb_failed, memory_order_relaxed)) {
     seg = _am_os_alloc_aligned(AM_SEGMENT_SIZE, AM_SEGMENT_SIZE, 0, flags | AM_OS_HUGETLB);
     hugetlb = seg != NULL;
     if (seg == NULL && !atomic_exchange(&am_g.hugetlb_failed, 1) && am_option(AM_OPTION_VERBOSE))
@@ -123,6 +129,11 @@ static am_segment_t *am_segment_map(am_heap_t *heap, am_segment_kind_t kind) {
   seg->map_size = AM_SEGMENT_SIZE;
   seg->cookie = (uintptr_t)seg ^ am_g.secret;
   for (size_t i = 0; i < seg->slab_count; i++) seg->slabs[i].index = (uint8_t)i;
+#if AM_SECURE
+  /* guard pages: after the header, and the last page of every slot */
+  _am_os_guard((uint8_t *)seg + _am_segment_header_size() - am_g.page_size, am_g.page_size);
+  for (size_t i = 0; i < seg->slab_count; i++) _am_os_guard(am_slot_end(seg, i), am_g.page_size);
+#endif
   atomic_store_explicit(&seg->heap, heap, memory_order_relaxed);
   pthread_mutex_lock(&am_g.segments_lock);
   seg->gnext = am_g.segments;
@@ -224,6 +235,32 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   am_seg_unlock(seg);
 }
 
+/* Takes an owned segment out of its heap and unmaps it. */
+static void am_segment_drop(am_heap_t *heap, am_segment_t *seg) {
+  if (seg->empty_kept) heap->empty_segments--;
+  seg->empty_kept = 0;
+  am_seglist_remove(heap, seg);
+  am_segment_unmap(seg);
+}
+
+/* Unmaps the heap's segments that have been empty for the purge delay (keeping one of each
+ * kind). Cheap when there are none. */
+AM_INTERNAL void _am_segment_unmap_expired(am_heap_t *heap) {
+  if (heap->empty_segments == 0) return;
+  long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+  if (delay < 0) return;
+  int64_t now = _am_clock_ms();
+  for (size_t kind = 0; kind < 2; kind++) {
+    am_segment_t *seg = heap->segments[kind];
+    while (seg != NULL && heap->empty_segments > 0) {
+      am_segment_t *next = seg->next;
+      if (seg->empty_kept && seg->empty_at + delay <= now && heap->segment_count[kind] > 1)
+        am_segment_drop(heap, seg);
+      seg = next;
+    }
+  }
+}
+
 /* Called when a heap-owned slab has no block in use: the slot goes back to its segment.
  * Returns true when that emptied the segment and it was unmapped. */
 AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab) {
@@ -231,9 +268,15 @@ AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab) {
   bool was_full = seg->free_mask == 0;
   am_slot_release(seg, slab);
   if (seg->slabs_used == 0 && heap->segment_count[seg->kind] > 1) {
-    am_seglist_remove(heap, seg);
-    am_segment_unmap(seg);
-    return true;
+    if (am_option(AM_OPTION_PURGE_DELAY_MS) == 0 || seg->hugetlb) {   /* (hugetlb pages are
+                                                                           scarce, never purged) */
+      am_segment_drop(heap, seg);
+      return true;
+    }
+    /* keep it for a while (_am_segment_unmap_expired) */
+    if (!seg->empty_kept) heap->empty_segments++;
+    seg->empty_kept = 1;
+    seg->empty_at = _am_clock_ms();
   }
   if (was_full) {
     /* it has a free slot again: move it to the front */
@@ -305,6 +348,10 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   seg->free_mask &= ~((uint64_t)1 << i);
   seg->dirty_mask &= ~((uint64_t)1 << i);
   seg->slabs_used++;
+  if (seg->empty_kept) {                /* a kept empty segment is in use again */
+    seg->empty_kept = 0;
+    heap->empty_segments--;
+  }
   if (had_dirty && !am_segment_has_dirty(seg)) am_stat_sub(&am_g.dirty_segments, 1);
   am_seg_unlock(seg);
   if (seg->free_mask == 0 && seg->next != NULL) {
@@ -337,6 +384,7 @@ AM_INTERNAL void _am_segment_abandon_all(am_heap_t *heap) {
         if (slab->used == 0) am_slot_release(seg, slab);
       }
       seg->next = seg->prev = NULL;
+      seg->empty_kept = 0;
       if (seg->slabs_used == 0) {
         am_segment_unmap(seg);
       } else {
@@ -354,6 +402,7 @@ AM_INTERNAL void _am_segment_abandon_all(am_heap_t *heap) {
     heap->segments[kind] = NULL;
     heap->segment_count[kind] = 0;
   }
+  heap->empty_segments = 0;
 }
 
 /* ---- trimming --------------------------------------------------------------------------- */
@@ -367,8 +416,7 @@ AM_INTERNAL size_t _am_segment_trim(am_heap_t *heap) {
     while (seg != NULL) {
       am_segment_t *next = seg->next;
       if (seg->slabs_used == 0) {
-        am_seglist_remove(heap, seg);
-        am_segment_unmap(seg);
+        am_segment_drop(heap, seg);
         released += AM_SEGMENT_SIZE;
         seg = next;
         continue;
@@ -435,6 +483,7 @@ AM_INTERNAL size_t _am_purge(bool force) {
     if (now < due || !atomic_compare_exchange_strong(&am_g.next_purge, &due, now + step)) return 0;
   }
   size_t released = am_sweep_abandoned();
+  released += _am_large_cache_expire(now, force);
   if (atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0) return released;
   if (force) pthread_mutex_lock(&am_g.segments_lock);
   else if (pthread_mutex_trylock(&am_g.segments_lock) != 0) return released;

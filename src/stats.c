@@ -117,7 +117,10 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
   out->large_bytes = am_load(&am_g.stat_large_bytes);
   out->large_peak = am_load(&am_g.stat_large_peak);
   out->large_mallocs = am_load(&am_g.stat_large_mallocs);
-  out->mapped = out->segment_bytes + out->large_bytes;
+  pthread_mutex_lock(&am_g.large_lock);
+  out->large_cached = am_g.large_cache_bytes;
+  pthread_mutex_unlock(&am_g.large_lock);
+  out->mapped = out->segment_bytes + out->large_bytes + out->large_cached;
   out->resident = am_resident_bytes();
   out->purged_bytes = am_load(&am_g.stat_purged_bytes);
   out->thp_segments = am_load(&am_g.stat_thp_segments);
@@ -211,6 +214,7 @@ AM_EXPORT void am_stats_print(void) {
     {"large bytes live", offsetof(am_stats_t, large_bytes)},
     {"large bytes peak", offsetof(am_stats_t, large_peak)},
     {"large mallocs", offsetof(am_stats_t, large_mallocs)},
+    {"large cached bytes", offsetof(am_stats_t, large_cached)},
     {"mapped bytes (segments + large)", offsetof(am_stats_t, mapped)},
     {"segments", offsetof(am_stats_t, segments)},
     {"segment bytes", offsetof(am_stats_t, segment_bytes)},

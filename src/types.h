@@ -38,12 +38,13 @@
 #define AM_VALGRIND 0
 #endif
 
-/* AM_SECURE    1: the secure build (libamalloc-secure.so/.a, secure.c): a canary after every
- *              small/medium block (checked on free and realloc: overflows past the end), freed
- *              blocks filled with a fixed byte and checked when handed out again (writes after
- *              free), and a per-thread quarantine of 64 freed blocks that delays their reuse. As
- *              for AM_VALGRIND, the allocator's own functions are then compiled as am_*_core and
- *              secure.c defines the am_* API around them. Not combinable with AM_VALGRIND. */
+/* AM_SECURE    1: the secure build (libamalloc-secure.so/.a; secure.c has the list): canaries
+ *              after small/medium blocks, a checked quarantine of freed blocks, free-list links
+ *              encoded with per-slab keys, random allocation order, guard pages around slabs,
+ *              segment headers and large blocks. As for AM_VALGRIND, the allocator's own API
+ *              functions are then compiled as am_*_core; secure.c defines the am_* API (its own
+ *              malloc and free fast paths, the core for the slow paths). Not combinable with
+ *              AM_VALGRIND; needs AM_CHECKS. */
 #ifndef AM_SECURE
 #define AM_SECURE 0
 #endif
@@ -160,6 +161,10 @@ typedef struct am_slab_s {
   _Atomic(am_block_t *) remote;       /* shared: blocks freed by other threads (a stack) */
   struct am_slab_s *next;             /* owner: neighbours in the class queue or full list */
   struct am_slab_s *prev;
+#if AM_SECURE
+  uintptr_t key;                      /* random per slab: the free-list links (`free` and
+                                         `remote` chains) are stored xor this key */
+#endif
 } am_slab_t;
 
 typedef enum am_segment_kind_e {
@@ -185,7 +190,9 @@ typedef struct am_segment_s {
   int64_t purge_at;                   /* lock: when the dirty free slots are due (ms) */
   uint8_t thp;                        /* advised MADV_HUGEPAGE: purge whole 2 MiB halves */
   uint8_t hugetlb;                    /* backed by MAP_HUGETLB pages: never purged, only unmapped */
-  uint8_t _pad2[6];
+  uint8_t empty_kept;                 /* owner: empty, kept mapped until empty_at + delay */
+  uint8_t _pad2[5];
+  int64_t empty_at;                   /* owner: when it became empty (ms) */
   struct am_segment_s *gnext;         /* in am_g.segments (all SMALL/MEDIUM segments) */
   struct am_segment_s *gprev;
   size_t map_size;                    /* bytes mapped from the segment's base */
@@ -198,6 +205,12 @@ typedef struct am_segment_s {
 } am_segment_t;
 
 /* A LARGE segment uses only the fields before `slabs`. */
+#define AM_LARGE_CACHE_SLOTS 8
+/* Freed large mappings up to this size are kept for reuse (and given back after the purge
+ * delay); larger ones are unmapped at once. */
+#define AM_LARGE_CACHE_MAX_BLOCK ((size_t)64 << 20)
+/* The cache holds at most this many bytes. */
+#define AM_LARGE_CACHE_MAX_BYTES ((size_t)128 << 20)
 #define AM_LARGE_HEADER_SIZE offsetof(am_segment_t, slabs)
 
 typedef struct am_heap_s {
@@ -209,9 +222,15 @@ typedef struct am_heap_s {
   struct am_heap_s *next_free;        /* in the pool of unused heaps */
   uint64_t thread_serial;             /* which thread creation this heap serves (for messages) */
   uint32_t purge_ticks;               /* free slow-path calls; every 64th checks the clock */
+  uint32_t empty_segments;            /* owned segments with no slab, kept for reuse */
   struct am_heap_s *gnext;            /* in am_g.heaps (live heaps), under heap_lock */
   struct am_heap_s *gprev;
   uint64_t stat_mallocs[AM_CLASS_COUNT]; /* blocks handed out per class (fast path: one add) */
+#if AM_SECURE
+  void *quarantine[64];               /* secure.c: freed blocks whose reuse is delayed (a ring) */
+  uint32_t quarantine_pos;            /* the next slot of the ring */
+  uint64_t random_bits;               /* secure.c: random bits for the release order */
+#endif
 } am_heap_t;
 
 /* ---- process-wide state -------------------------------------------------------------------
@@ -221,6 +240,8 @@ typedef struct am_global_s {
   size_t page_size;                   /* sysconf(_SC_PAGESIZE) */
   uintptr_t secret;                   /* random per process (AT_RANDOM), for cookies */
   uintptr_t free_key;                 /* random per process: the double-free mark's key */
+  uintptr_t canary_key;               /* random per process: the secure build's canaries */
+  _Atomic(uint64_t) key_counter;      /* secure build: draws of per-slab free-list keys */
   _Atomic(int) init_state;            /* 0 none, 1 in progress, 2 done */
   pthread_key_t thread_key;           /* its destructor abandons a dying thread's heap */
 
@@ -230,6 +251,12 @@ typedef struct am_global_s {
   pthread_mutex_t abandoned_lock;     /* guards abandoned[] */
   am_segment_t *abandoned[2];         /* abandoned SMALL and MEDIUM segments */
   size_t abandoned_count;
+
+  pthread_mutex_t large_lock;         /* guards the cache of freed large mappings */
+  struct am_segment_s *large_cache[8];/* freed LARGE segments kept mapped for reuse (large.c) */
+  int64_t large_cache_at[8];          /* when each was freed (ms) */
+  size_t large_cache_bytes;           /* their map_size total */
+  _Atomic(size_t) large_cache_count;  /* entries in use (read without the lock by the purge check) */
 
   pthread_mutex_t heap_lock;          /* guards heap_pool and the meta bump area */
   am_heap_t *heap_pool;               /* heaps of exited threads, ready for reuse */
@@ -253,6 +280,7 @@ typedef struct am_global_s {
   _Atomic(int64_t) next_purge;        /* ms: no purge pass before this */
   _Atomic(int) purge_thread_started;
   _Atomic(int) hugetlb_failed;        /* MAP_HUGETLB refused: the fallback was reported */
+  _Atomic(int) guard_failed;          /* secure build: an mprotect of a guard page failed */
   _Atomic(long) fault_calls;          /* fault injection (am_test_os_failures): calls left to */
   _Atomic(long) fault_left;           /* let through, then calls to fail (<0: all) */
   _Atomic(long) fault_count;          /* calls failed on purpose */

@@ -131,6 +131,55 @@ static void test_large(void) {
   printf("large: %zu MiB block: RSS %zu -> %zu -> %zu MiB\n", n / MiB, base / MiB, used / MiB, after / MiB);
   CHECK(used >= base + n - 4 * MiB);
   CHECK(after <= base + 4 * MiB);
+
+  /* blocks up to 64 MiB: the freed mapping is kept for reuse (resident, off the segment map)
+   * until the purge delay passes */
+  am_stats_t st = {.size = sizeof st};
+  am_malloc_trim(0);
+  size_t m = 6 * MiB;
+  char *a = am_malloc(m);
+  memset(a, 7, m);
+  am_free(a);
+  am_stats_get(&st);
+  CHECK(st.large_cached >= m);
+  CHECK_EQ(st.large_count, 0);
+  /* a smaller block reuses it (same address, no new mapping), and calloc's is zero */
+  char *b = am_calloc(1, 5 * MiB);
+  CHECK(b == a);
+  size_t nonzero = 0;
+  for (size_t i = 0; i < 5 * MiB; i += 512) nonzero += b[i] != 0 || b[i + 511] != 0;
+  CHECK_EQ(nonzero, 0);
+  CHECK_EQ(am_malloc_usable_size(b), 5 * MiB);     /* the block's size, not the mapping's */
+  am_stats_get(&st);
+  CHECK_EQ(st.large_cached, 0);
+  /* a larger block grows it where it is */
+  am_free(b);
+  char *c = am_malloc(9 * MiB);
+  CHECK(c == a);
+  memset(c, 3, 9 * MiB);
+  am_free(c);
+  /* after the delay (100 ms by default), any allocator call gives it back */
+  size_t cached_rss = vm_rss_kib() * 1024;
+  double t0 = now_s();
+  while (now_s() - t0 < 0.3) {
+    am_free(am_malloc(64));
+    am_free(am_malloc(300 * 1024));            /* large calls run the purge check */
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  am_stats_get(&st);
+  size_t gone_rss = vm_rss_kib() * 1024;
+  printf("large cache: 9 MiB freed: RSS %zu MiB, %.1f s later %zu MiB (cached %zu bytes)\n",
+         cached_rss / MiB, now_s() - t0, gone_rss / MiB, st.large_cached);
+  CHECK(st.large_cached < 1 * MiB);
+  CHECK(gone_rss + 8 * MiB <= cached_rss);
+  /* malloc_trim empties it at once */
+  am_free(am_malloc(2 * MiB));
+  am_stats_get(&st);
+  CHECK(st.large_cached >= 2 * MiB);
+  am_malloc_trim(0);
+  am_stats_get(&st);
+  CHECK_EQ(st.large_cached, 0);
 }
 
 #define TH_WAVE 16

@@ -334,6 +334,9 @@ static void realloc_case(size_t from, size_t align, size_t to, bool exhaust, boo
   uint64_t seed = case_seed++;
   const char *fn = array ? "reallocarray" : "realloc";
   void *b[2];
+  /* no cached large mapping (which may be larger than a block needs, and then lets realloc
+   * grow without the OS) */
+  A(malloc_trim)(0);
   for (int i = 0; i < 2; i++) {
     b[i] = align ? A(memalign)(align, from) : A(malloc)(from);
     if (!CHECK(b[i] != NULL)) return;

@@ -1,0 +1,167 @@
+/* secure.c -- the secure build's protections that the misuse suite does not show on its own:
+ * random allocation order, encoded free lists, the quarantine, guard pages. Runs preloaded with
+ * libamalloc-secure.so (test/meson.build); under any other malloc the checks fail, which is
+ * the point: each one would fail without the protection it tests.
+ *
+ *   secure            all the checks
+ */
+#include "test.h"
+
+#include <malloc.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#define SEG ((uintptr_t)4 << 20)
+#define SLAB ((uintptr_t)64 << 10)
+
+/* Runs fn(arg) in a child; returns its wait status. The child's stderr goes to `err` (cap bytes). */
+static int in_child(void (*fn)(void *), void *arg, char *err, size_t cap) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], 2);
+    fn(arg);
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t n = 0;
+  ssize_t r;
+  while (n + 1 < cap && (r = read(fds[0], err + n, cap - 1 - n)) > 0) n += (size_t)r;
+  err[n] = 0;
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+static bool died_of(int status, int sig) { return WIFSIGNALED(status) && WTERMSIG(status) == sig; }
+
+/* 1. A fresh slab hands out its blocks in a random order, not in address order. */
+static void test_random_order(void) {
+  enum { N = 300 };
+  static void *p[N];
+  for (int i = 0; i < N; i++) p[i] = malloc(200);   /* a class nothing else here uses */
+  int up = 0;
+  for (int i = 1; i < N; i++) up += (uintptr_t)p[i] > (uintptr_t)p[i - 1];
+  printf("random order: %d of %d consecutive blocks at higher addresses\n", up, N - 1);
+  CHECK(up > N / 5 && up < N - N / 5);               /* address order: N-1 (or 0) */
+  for (int i = 0; i < N; i++) free(p[i]);
+}
+
+/* 2. Quarantine: a freed block is not handed out again by the next mallocs of its size. */
+static void test_quarantine(void) {
+  void *p = malloc(40);
+  free(p);
+  int again = 0;
+  void *q[60];
+  for (int i = 0; i < 60; i++) again += (q[i] = malloc(40)) == p;
+  CHECK_EQ(again, 0);
+  for (int i = 0; i < 60; i++) free(q[i]);
+}
+
+/* 3. Encoded links: a block that left the quarantine is on its slab's free list, and its first
+ * word (the link) does not point into the slab, as a plain link would. */
+static void test_encoded_links(void) {
+  enum { N = 200 };
+  void *p[N];
+  for (int i = 0; i < N; i++) p[i] = malloc(56);
+  for (int i = 0; i < N; i++) free(p[i]);          /* the first ones leave the quarantine */
+  int plain = 0;
+  for (int i = 0; i < 64; i++) {
+    uintptr_t link;
+    memcpy(&link, p[i], sizeof link);
+    uintptr_t base = (uintptr_t)p[i] & ~(SEG - 1);
+    plain += link == 0 || (link >= base && link < base + SEG);
+  }
+  printf("encoded links: %d of 64 free blocks hold a plain in-segment pointer (or 0)\n", plain);
+  CHECK(plain <= 2);
+}
+
+/* 4. A free-list link overwritten after the block left the quarantine stops malloc. */
+static void corrupt_link(void *arg) {
+  (void)arg;
+  enum { N = 200 };
+  void *p[N];
+  for (int i = 0; i < N; i++) p[i] = malloc(88);
+  for (int i = 0; i < N; i++) free(p[i]);
+  /* the 136 released blocks are on the free list: plant the address of another block in each
+   * one's link (a use after free that tries to steer malloc) */
+  for (int i = 0; i < N - 64; i++) memcpy(p[i], &p[N - 1], sizeof(void *));
+  for (int i = 0; i < N; i++) (void)malloc(88);
+}
+static void test_corrupt_link(void) {
+  char err[512];
+  int st = in_child(corrupt_link, NULL, err, sizeof err);
+  CHECK(died_of(st, SIGABRT));
+  CHECK(strstr(err, "amalloc: error: malloc: corrupted free list") != NULL);
+  if (!died_of(st, SIGABRT)) printf("corrupt link: status %d, stderr: %s\n", st, err);
+}
+
+/* 5. Guard pages in a small-slab segment: the last page of each 64 KiB slot and one after the
+ * header are mapped PROT_NONE (/proc/self/maps shows them as ---p ranges). */
+static void test_segment_guards(void) {
+  void *p = malloc(32);
+  uintptr_t base = (uintptr_t)p & ~(SEG - 1);
+  FILE *f = fopen("/proc/self/maps", "r");
+  CHECK(f != NULL);
+  if (f == NULL) return;
+  char line[512];
+  size_t guard_pages = 0, ranges = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char perm[8];
+    if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perm) != 3) continue;
+    if (hi <= base || lo >= base + SEG) continue;
+    if (strcmp(perm, "---p") == 0) {
+      ranges++;
+      guard_pages += (hi - lo) / 4096;
+    }
+  }
+  fclose(f);
+  printf("segment guards: %zu PROT_NONE ranges, %zu pages\n", ranges, guard_pages);
+  CHECK_EQ(ranges, 65);              /* 64 slot ends + 1 after the header */
+  CHECK_EQ(guard_pages, 65);
+  free(p);
+}
+
+/* 6. Touching a slot's last page (the guard) faults. */
+static void touch_slot_guard(void *arg) {
+  uintptr_t p = (uintptr_t)arg;
+  volatile char *g = (volatile char *)((p & ~(SLAB - 1)) + SLAB - 1);
+  *g = 1;
+}
+/* 7. Large blocks: a guard page before the block and one after its usable end. */
+static void touch_before_large(void *arg) { ((volatile char *)arg)[-1] = 1; }
+static void touch_after_large(void *arg) {
+  ((volatile char *)arg)[malloc_usable_size(arg)] = 1;
+}
+static void test_guard_faults(void) {
+  char err[256];
+  void *small = malloc(64);
+  CHECK(died_of(in_child(touch_slot_guard, small, err, sizeof err), SIGSEGV));
+  void *big = malloc(1 << 20);
+  memset(big, 1, malloc_usable_size(big));       /* the whole usable size is usable */
+  CHECK(died_of(in_child(touch_before_large, big, err, sizeof err), SIGSEGV));
+  CHECK(died_of(in_child(touch_after_large, big, err, sizeof err), SIGSEGV));
+  /* realloc keeps the guards (the secure build copies) */
+  big = realloc(big, 3 << 20);
+  CHECK(big != NULL);
+  CHECK(died_of(in_child(touch_after_large, big, err, sizeof err), SIGSEGV));
+  free(big);
+  free(small);
+}
+
+int main(void) {
+  test_init("secure");
+  CHECK_AMALLOC_ACTIVE();
+  test_random_order();
+  test_quarantine();
+  test_encoded_links();
+  test_corrupt_link();
+  test_segment_guards();
+  test_guard_faults();
+  return test_summary();
+}
