@@ -59,6 +59,7 @@ AM_INTERNAL void _am_os_init(void);
 AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_offset, unsigned flags);
 AM_INTERNAL void _am_os_advise_huge(void *p, size_t size);
 AM_INTERNAL void _am_os_guard(void *p, size_t size);
+AM_INTERNAL bool _am_os_protect(void *p, size_t size, bool access);
 AM_INTERNAL void _am_os_free(void *p, size_t size);
 AM_INTERNAL bool _am_os_purge(void *p, size_t size);
 AM_INTERNAL bool _am_os_resize_inplace(void *p, size_t old_size, size_t new_size);

@@ -12,8 +12,8 @@
  *            a few MiB in turn then neither maps nor faults in fresh pages each time. Larger
  *            mappings, and every mapping when the delay is 0, are unmapped at once. A cached
  *            mapping is off the segment map, so a second free of its block is still reported;
- *            a write after free into it goes unnoticed (it faulted when every free unmapped:
- *            the secure build still unmaps at once).
+ *            a write after free into it goes unnoticed in the default build (the secure build
+ *            makes the cached block PROT_NONE).
  *   realloc  mremap: in place when the address space after the block is free (the placement
  *            hints leave a gap after every mapping for that), otherwise the kernel moves the
  *            page tables to a new aligned range. The data is never copied. The header travels
@@ -24,7 +24,8 @@
  *
  * Secure build: the page before the block (between it and the header) and a page after its end
  * are guard pages (PROT_NONE), and realloc copies (a mapping with guard pages is several
- * kernel mappings, which mremap cannot resize).
+ * kernel mappings, which mremap cannot resize). A cached mapping's block is PROT_NONE until
+ * it is reused (a use after free faults), and reuse never grows a mapping.
  */
 #include "internal.h"
 
@@ -84,9 +85,13 @@ static am_segment_t *am_large_cache_take(size_t total) {
 
 /* Puts a freed mapping into the cache. False when it does not qualify (the caller unmaps it). */
 static bool am_large_cache_put(am_segment_t *seg) {
-  if (AM_SECURE || AM_VALGRIND) return false;   /* freed blocks must fault / be reported */
+  if (AM_VALGRIND) return false;          /* (memcheck reports the unmapped block's uses) */
   if (seg->map_size > AM_LARGE_CACHE_MAX_BLOCK || am_option(AM_OPTION_PURGE_DELAY_MS) == 0) return false;
-  if (seg->large_block != (uint8_t *)seg + am_g.page_size) return false;   /* over-aligned */
+  size_t offset = (AM_SECURE ? 2 : 1) * am_g.page_size;
+  if (seg->large_block != (uint8_t *)seg + offset) return false;   /* over-aligned */
+  /* secure build: the block becomes PROT_NONE (its pages stay resident), so any use after
+   * free still faults */
+  if (AM_SECURE && !_am_os_protect(seg->large_block, seg->map_size - offset, false)) return false;
   int64_t now = _am_clock_ms();
   am_segment_t *evict = NULL;
   pthread_mutex_lock(&am_g.large_lock);
@@ -129,7 +134,18 @@ static am_segment_t *am_large_from_cache(size_t total) {
   am_segment_t *seg = am_large_cache_take(total);
   if (seg == NULL) return NULL;
   size_t have = seg->map_size;
-  if (have - total > (total > AM_LARGE_KEEP_EXCESS ? total : AM_LARGE_KEEP_EXCESS)) {
+  if (AM_SECURE) {
+    /* the cached mapping is several kernel mappings (header, then PROT_NONE): mremap cannot
+     * resize it, munmap can cut its tail */
+    if (have < total) {
+      _am_os_free(seg, have);
+      return NULL;
+    }
+    if (have - total > (total > AM_LARGE_KEEP_EXCESS ? total : AM_LARGE_KEEP_EXCESS)) {
+      _am_os_free((uint8_t *)seg + total, have - total);
+      have = total;
+    }
+  } else if (have - total > (total > AM_LARGE_KEEP_EXCESS ? total : AM_LARGE_KEEP_EXCESS)) {
     /* far too big: give the excess back (RSS stays near what the block needs) */
     if (!_am_os_resize_inplace(seg, have, total)) {
       _am_os_free(seg, have);
@@ -183,16 +199,28 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
   am_segment_t *seg = NULL;
   bool reused = false;
   size_t map_size = total;
-  if (!AM_SECURE && align <= page && (seg = am_large_from_cache(total)) != NULL) {
+  if (align <= page && (seg = am_large_from_cache(total)) != NULL) {
     reused = true;
     map_size = seg->map_size;
-  }
-  if (seg == NULL) seg = _am_os_alloc_aligned(total, map_align, align_offset, 0);
-  if (seg == NULL) return NULL;
 #if AM_SECURE
-  _am_os_guard((uint8_t *)seg + offset - page, page);
-  _am_os_guard((uint8_t *)seg + total - page, page);
+    /* the block's pages accessible again; the rest of the mapping stays PROT_NONE (the guard
+     * page after the block, and any excess) */
+    if (!_am_os_protect((uint8_t *)seg + offset, total - guard - offset, true)) {
+      _am_os_free(seg, map_size);
+      seg = NULL;
+      reused = false;
+      map_size = total;
+    }
 #endif
+  }
+  if (seg == NULL) {
+    seg = _am_os_alloc_aligned(total, map_align, align_offset, 0);
+    if (seg == NULL) return NULL;
+#if AM_SECURE
+    _am_os_guard((uint8_t *)seg + offset - page, page);
+    _am_os_guard((uint8_t *)seg + total - page, page);
+#endif
+  }
   am_purge_maybe();
   seg->kind = AM_SEGMENT_LARGE;
   seg->slab_shift = 63;

@@ -181,6 +181,15 @@ AM_INTERNAL void _am_os_guard(void *p, size_t size) {
   errno = saved;
 }
 
+/* Turns access to [p, p + size) off (PROT_NONE) or back on (read/write); the pages stay
+ * resident. False when the kernel refuses. */
+AM_INTERNAL bool _am_os_protect(void *p, size_t size, bool access) {
+  int saved = errno;
+  bool ok = mprotect(p, size, access ? PROT_READ | PROT_WRITE : PROT_NONE) == 0;
+  errno = saved;
+  return ok;
+}
+
 /* Asks for transparent huge pages on the range (THP in "madvise" mode needs this). */
 AM_INTERNAL void _am_os_advise_huge(void *p, size_t size) {
   int saved = errno;
