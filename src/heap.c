@@ -106,21 +106,23 @@ static bool am_queue_is_empty(am_heap_t *heap, size_t cls) {
   return heap->current[cls] == &am_slab_empty;
 }
 
-/* Puts a slab with free blocks into its class queue: second place, so the current slab keeps
- * being used until it runs out (first place when the queue is empty). */
+/* Puts a slab with free blocks at the end of its class queue: the slabs ahead of it are used
+ * first, so by the time malloc reaches it, it has gathered more free blocks (a slab that went
+ * back to the queue with one free block and were used next would send malloc to its slow path
+ * again after one block). */
 AM_INTERNAL void _am_heap_queue_slab(am_heap_t *heap, am_slab_t *slab) {
   size_t cls = slab->cls;
   slab->state = AM_SLAB_AVAIL;
+  slab->next = NULL;
   if (am_queue_is_empty(heap, cls)) {
-    slab->next = slab->prev = NULL;
+    slab->prev = NULL;
     heap->current[cls] = slab;
-    return;
+  } else {
+    am_slab_t *tail = heap->queue_tail[cls];
+    slab->prev = tail;
+    tail->next = slab;
   }
-  am_slab_t *head = heap->current[cls];
-  slab->prev = head;
-  slab->next = head->next;
-  if (head->next != NULL) head->next->prev = slab;
-  head->next = slab;
+  heap->queue_tail[cls] = slab;
 }
 
 static void am_queue_push_front(am_heap_t *heap, am_slab_t *slab) {
@@ -129,6 +131,7 @@ static void am_queue_push_front(am_heap_t *heap, am_slab_t *slab) {
   slab->prev = NULL;
   slab->next = am_queue_is_empty(heap, cls) ? NULL : heap->current[cls];
   if (slab->next != NULL) slab->next->prev = slab;
+  else heap->queue_tail[cls] = slab;
   heap->current[cls] = slab;
 }
 
@@ -145,6 +148,7 @@ AM_INTERNAL void _am_heap_unlink_slab(am_heap_t *heap, am_slab_t *slab) {
   if (slab->state == AM_SLAB_AVAIL) {
     if (slab->prev != NULL) slab->prev->next = slab->next;
     else heap->current[slab->cls] = slab->next != NULL ? slab->next : &am_slab_empty;
+    if (slab->next == NULL) heap->queue_tail[slab->cls] = slab->prev;
   } else {
     am_assert(slab->state == AM_SLAB_FULL);
     if (slab->prev != NULL) slab->prev->next = slab->next;

@@ -216,6 +216,7 @@ typedef struct am_segment_s {
 typedef struct am_heap_s {
   am_slab_t *current[AM_CLASS_COUNT]; /* head of each class queue, or &am_slab_empty */
   am_slab_t *full;                    /* slabs that had no free block when last looked at */
+  am_slab_t *queue_tail[AM_CLASS_COUNT]; /* last slab of each class queue (NULL when empty) */
   am_segment_t *segments[2];          /* owned SMALL and MEDIUM segments; ones with free slots
                                          first */
   size_t segment_count[2];
