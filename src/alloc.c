@@ -187,7 +187,16 @@ AM_EXPORT void am_free(void *p) {
     am_block_set_next(slab, b, slab->free);
     if (AM_CHECKS) b->mark = mark;
     slab->free = b;
-    if (am_unlikely(--slab->used == 0 || slab->state != AM_SLAB_AVAIL)) _am_heap_free_slow(heap, slab);
+    if (am_unlikely(--slab->used == 0 || slab->state != AM_SLAB_AVAIL)) {
+      /* the current slab of its class stays even when empty (what the slow path would decide,
+       * without the call: a loop that allocates and frees one block lands here every time);
+       * every 64th time it runs the slow path's purge check */
+      if (slab->used == 0 && slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab) {
+        if (am_unlikely((++heap->purge_ticks & 63) == 0)) _am_heap_tick(heap);
+        return;
+      }
+      _am_heap_free_slow(heap, slab);
+    }
     return;
   }
   am_free_generic(seg, p);

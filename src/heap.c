@@ -239,13 +239,17 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
 
 /* ---- free slow path --------------------------------------------------------------------- */
 
+/* Every 64th free slow path (or free of the last block of a current slab): a purge pass if one
+ * is due, and the heap's long-empty segments unmapped. */
+AM_INTERNAL am_noinline void _am_heap_tick(am_heap_t *heap) {
+  am_purge_maybe();
+  _am_segment_unmap_expired(heap);
+}
+
 /* Called by the local free fast path when a slab became empty or was in the full list. */
 AM_INTERNAL am_noinline void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab) {
   if (am_unlikely(slab->state == AM_SLAB_FREE)) _am_fatal("free: double free", slab->start);
-  if ((++heap->purge_ticks & 63) == 0) {
-    am_purge_maybe();
-    _am_segment_unmap_expired(heap);
-  }
+  if ((++heap->purge_ticks & 63) == 0) _am_heap_tick(heap);
   if (slab->used == 0) {
     if (slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab) return;  /* keep */
     _am_heap_unlink_slab(heap, slab);

@@ -132,6 +132,7 @@ AM_INTERNAL am_heap_t *_am_heap_init_thread(void);
 AM_INTERNAL void _am_heap_thread_done(void *value);
 AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls);
 AM_INTERNAL void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab);
+AM_INTERNAL void _am_heap_tick(am_heap_t *heap);
 AM_INTERNAL void _am_heap_queue_slab(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL void _am_heap_unlink_slab(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL void _am_heap_full_push(am_heap_t *heap, am_slab_t *slab);
