@@ -165,7 +165,7 @@ if [ $have_micro = 1 ] && { [ -z "$only" ] || in_list micro "$only"; }; then
 fi
 
 # ---- workloads and real programs --------------------------------------------------------------
-workloads=(server mixed trees interp strings batch frag waves threadchurn bigblocks prodcons growheap)
+workloads=(server mixed trees interp strings batch frag waves threadchurn bigblocks prodcons growheap mixed1)
 reals=()
 if [ $real = 1 ]; then
   [ -x /usr/bin/python3 ] && reals+=(python)
@@ -263,6 +263,8 @@ run_one() {
       run_redis "$pre" ;;
     mixed)
       "$bin/runner" "$tmp/res" "$pre" "$bin/mixed" 2 "$(awk -v s="$scale" 'BEGIN { print 3 * s }')" > "$tmp/out" 2>"$tmp/err" || code=$? ;;
+    mixed1) kind=scaling   # mixed with one thread: the 1 -> 2 thread scaling (not in the geomeans)
+      "$bin/runner" "$tmp/res" "$pre" "$bin/mixed" 1 "$(awk -v s="$scale" 'BEGIN { print 3 * s }')" > "$tmp/out" 2>"$tmp/err" || code=$? ;;
     frag|waves)
       AMB_RSS_LOG=$tmp/$w-rss.$a.$r AMB_RSS_MS=$([ $quick = 1 ] && echo 5 || echo 20) \
         "$bin/runner" "$tmp/res" "$pre" "$bin/$w" "$scale" > "$tmp/out" 2>"$tmp/err" || code=$? ;;

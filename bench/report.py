@@ -99,6 +99,16 @@ def table(raw, allocs, outdir, stamp, tmpdir, note):
             out.append(["geomean", "geomean-" + ("workloads" if kind == "workload" else "real"), alloc,
                         "", "", "", "", *(fmt(v, ".4f") for v in gm), "", ""])
         print()
+    # scaling: mixed runs the same number of steps per thread with 2 threads (every 8th block
+    # freed by the other thread) as mixed1 with 1, so 2 * t(mixed1) / t(mixed) is the
+    # throughput gained from the second thread (2.0 = perfect on 2 cores)
+    if any(kinds.get(n) == "scaling" for n in order) and "mixed" in kinds:
+        print("Scaling, mixed 1 -> 2 threads (cross-thread frees): throughput ratio 2*t(1)/t(2)")
+        for alloc in allocs:
+            t1, t2 = med.get(("mixed1", alloc), (None,))[0], med.get(("mixed", alloc), (None,))[0]
+            if t1 and t2:
+                print("  %-21s %5.2f" % (alloc, 2 * t1 / t2))
+        print()
     latest = os.path.join(outdir, "latest.csv")
     with open(latest, "w", newline="") as f:
         w = csv.writer(f)

@@ -129,7 +129,7 @@ static am_cold am_noinline void am_free_marked(am_slab_t *slab, am_block_t *b) {
   for (am_block_t *q = slab->free; q != NULL && n <= slab->capacity; q = am_block_next(slab, q), n++)
     if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
   n = 0;
-  for (am_block_t *q = atomic_load_explicit(&slab->remote, memory_order_acquire); q != NULL && n <= slab->capacity;
+  for (am_block_t *q = atomic_load_explicit(am_slab_remote(slab), memory_order_acquire); q != NULL && n <= slab->capacity;
        q = am_block_next(slab, q), n++)
     if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
 }
@@ -160,10 +160,10 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
    * segment empty and unmap it, so nothing may touch the segment after the push. */
   if (atomic_load_explicit(&seg->remote_pending, memory_order_relaxed) == 0)
     atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
-  am_block_t *head = atomic_load_explicit(&slab->remote, memory_order_relaxed);
+  am_block_t *head = atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed);
   do {
     am_block_set_next(slab, b, head);
-  } while (!atomic_compare_exchange_weak_explicit(&slab->remote, &head, b, memory_order_release,
+  } while (!atomic_compare_exchange_weak_explicit(am_slab_remote(slab), &head, b, memory_order_release,
                                                   memory_order_relaxed));
 }
 

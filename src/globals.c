@@ -19,7 +19,6 @@
 
 static am_global_t am_g = {
   .abandoned_lock = PTHREAD_MUTEX_INITIALIZER,
-  .large_lock = PTHREAD_MUTEX_INITIALIZER,
   .heap_lock = PTHREAD_MUTEX_INITIALIZER,
   .segments_lock = PTHREAD_MUTEX_INITIALIZER,
 };

@@ -4,7 +4,7 @@
  * heap->current[cls], the slab the malloc fast path pops from. Slabs that had no free block
  * when the slow path looked at them move to heap->full. Blocks come back three ways:
  *   - freed by the owning thread: pushed on slab->free (fast path, no atomics);
- *   - freed by another thread: pushed on the atomic slab->remote stack, and the segment's
+ *   - freed by another thread: pushed on the slab's atomic remote stack, and the segment's
  *     remote_pending flag set; the owner collects them in the slow path;
  *   - at thread exit the heap's segments are abandoned, and another heap adopts them.
  *
@@ -77,15 +77,15 @@ AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls) {
 #if AM_SECURE
   slab->key = _am_secure_random();
 #endif
-  atomic_store_explicit(&slab->remote, NULL, memory_order_relaxed);
+  atomic_store_explicit(am_slab_remote(slab), NULL, memory_order_relaxed);
   VALGRIND_MAKE_MEM_NOACCESS(slab->start, (size_t)slab->reserved * slab->bsize);
   am_slab_extend(slab);
 }
 
 /* Moves blocks freed by other threads onto the free list. Returns how many. */
 AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
-  if (atomic_load_explicit(&slab->remote, memory_order_relaxed) == NULL) return 0;
-  am_block_t *list = atomic_exchange_explicit(&slab->remote, NULL, memory_order_acquire);
+  if (atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed) == NULL) return 0;
+  am_block_t *list = atomic_exchange_explicit(am_slab_remote(slab), NULL, memory_order_acquire);
   if (list == NULL) return 0;
   size_t n = 1;
   am_block_t *tail = list;
@@ -170,7 +170,7 @@ static size_t am_heap_collect_remote(am_heap_t *heap) {
         for (size_t i = 0; i < seg->slab_count; i++) {
           am_slab_t *slab = &seg->slabs[i];
           if (slab->state != AM_SLAB_FULL) continue;
-          if (atomic_load_explicit(&slab->remote, memory_order_relaxed) == NULL) continue;
+          if (atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed) == NULL) continue;
           _am_heap_unlink_slab(heap, slab);
           _am_slab_collect(slab);
           if (slab->used == 0) {

@@ -25,7 +25,7 @@ static void am_fork_child(void) {
   pthread_mutex_init(&am_g.abandoned_lock, NULL);
   pthread_mutex_init(&am_g.heap_lock, NULL);
   pthread_mutex_init(&am_g.segments_lock, NULL);
-  pthread_mutex_init(&am_g.large_lock, NULL);
+  atomic_store_explicit(&am_g.large_lock, 0, memory_order_relaxed);
   _am_segment_fork_child();
 }
 
@@ -35,10 +35,10 @@ AM_INTERNAL void _am_lock_all(void) {
   pthread_mutex_lock(&am_g.heap_lock);
   pthread_mutex_lock(&am_g.abandoned_lock);
   pthread_mutex_lock(&am_g.segments_lock);
-  pthread_mutex_lock(&am_g.large_lock);
+  am_spin_lock(&am_g.large_lock);
 }
 AM_INTERNAL void _am_unlock_all(void) {
-  pthread_mutex_unlock(&am_g.large_lock);
+  am_spin_unlock(&am_g.large_lock);
   pthread_mutex_unlock(&am_g.segments_lock);
   pthread_mutex_unlock(&am_g.abandoned_lock);
   pthread_mutex_unlock(&am_g.heap_lock);

@@ -98,6 +98,13 @@ am_inline bool am_segmap_contains(const am_segment_t *seg) {
 am_inline am_slab_t *am_segment_slab_of(am_segment_t *seg, const void *p) {
   return &seg->slabs[((uintptr_t)p - (uintptr_t)seg) >> seg->slab_shift];
 }
+am_inline am_segment_t *am_slab_segment(const am_slab_t *slab) {
+  return (am_segment_t *)((uintptr_t)slab & ~(uintptr_t)AM_SEGMENT_MASK);
+}
+/* The stack of blocks other threads freed into `slab`. */
+am_inline _Atomic(am_block_t *) *am_slab_remote(const am_slab_t *slab) {
+  return &am_slab_segment(slab)->remote[slab->index];
+}
 AM_INTERNAL void _am_segmap_set(am_segment_t *seg, bool on);
 AM_INTERNAL size_t _am_segment_header_size(void);
 AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls);
@@ -121,9 +128,6 @@ am_inline void am_purge_maybe(void) {
   _am_purge(false);
 }
 
-am_inline am_segment_t *am_slab_segment(const am_slab_t *slab) {
-  return (am_segment_t *)((uintptr_t)slab & ~(uintptr_t)AM_SEGMENT_MASK);
-}
 
 /* ---- heap.c ------------------------------------------------------------------------------ */
 extern AM_TLS am_heap_t *am_tls_heap;
@@ -199,6 +203,13 @@ am_inline void am_stat_sub(_Atomic(size_t) *c, size_t n) {
 }
 
 /* ---- small helpers ----------------------------------------------------------------------- */
+/* A spin lock for short critical sections (a few dozen instructions): no system call when
+ * uncontended or briefly contended, sched_yield while another thread holds it. */
+AM_INTERNAL void _am_spin_wait(_Atomic(uint32_t) *lock);
+am_inline void am_spin_lock(_Atomic(uint32_t) *lock) {
+  if (am_unlikely(atomic_exchange_explicit(lock, 1, memory_order_acquire) != 0)) _am_spin_wait(lock);
+}
+am_inline void am_spin_unlock(_Atomic(uint32_t) *lock) { atomic_store_explicit(lock, 0, memory_order_release); }
 /* A 64-bit mixing function (the splitmix64 finaliser): keys and random draws from a seed. */
 am_inline uint64_t _am_mix64(uint64_t x) {
   x ^= x >> 30;

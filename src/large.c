@@ -38,7 +38,7 @@ AM_INTERNAL size_t _am_large_cache_expire(int64_t now, bool all) {
   long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
   am_segment_t *drop[AM_LARGE_CACHE_SLOTS];
   size_t n = 0, bytes = 0;
-  pthread_mutex_lock(&am_g.large_lock);
+  am_spin_lock(&am_g.large_lock);
   for (size_t i = 0; i < AM_LARGE_CACHE_SLOTS; i++) {
     am_segment_t *seg = am_g.large_cache[i];
     if (seg == NULL || !(all || (delay >= 0 && am_g.large_cache_at[i] + delay <= now))) continue;
@@ -47,7 +47,7 @@ AM_INTERNAL size_t _am_large_cache_expire(int64_t now, bool all) {
     atomic_fetch_sub_explicit(&am_g.large_cache_count, 1, memory_order_relaxed);
     drop[n++] = seg;
   }
-  pthread_mutex_unlock(&am_g.large_lock);
+  am_spin_unlock(&am_g.large_lock);
   for (size_t i = 0; i < n; i++) {
     bytes += drop[i]->map_size;
     _am_os_free(drop[i], drop[i]->map_size);
@@ -59,7 +59,7 @@ AM_INTERNAL size_t _am_large_cache_expire(int64_t now, bool all) {
  * enough, else the largest (the caller grows it). NULL when the cache is empty. */
 static am_segment_t *am_large_cache_take(size_t total) {
   if (atomic_load_explicit(&am_g.large_cache_count, memory_order_relaxed) == 0) return NULL;
-  pthread_mutex_lock(&am_g.large_lock);
+  am_spin_lock(&am_g.large_lock);
   size_t best = AM_LARGE_CACHE_SLOTS;
   for (size_t i = 0; i < AM_LARGE_CACHE_SLOTS; i++) {
     am_segment_t *seg = am_g.large_cache[i];
@@ -79,7 +79,7 @@ static am_segment_t *am_large_cache_take(size_t total) {
     am_g.large_cache_bytes -= seg->map_size;
     atomic_fetch_sub_explicit(&am_g.large_cache_count, 1, memory_order_relaxed);
   }
-  pthread_mutex_unlock(&am_g.large_lock);
+  am_spin_unlock(&am_g.large_lock);
   return seg;
 }
 
@@ -94,7 +94,7 @@ static bool am_large_cache_put(am_segment_t *seg) {
   if (AM_SECURE && !_am_os_protect(seg->large_block, seg->map_size - offset, false)) return false;
   int64_t now = _am_clock_ms();
   am_segment_t *evict = NULL;
-  pthread_mutex_lock(&am_g.large_lock);
+  am_spin_lock(&am_g.large_lock);
   size_t slot = AM_LARGE_CACHE_SLOTS, oldest = AM_LARGE_CACHE_SLOTS;
   for (size_t i = 0; i < AM_LARGE_CACHE_SLOTS; i++) {
     if (am_g.large_cache[i] == NULL) {
@@ -105,7 +105,7 @@ static bool am_large_cache_put(am_segment_t *seg) {
   }
   if (slot == AM_LARGE_CACHE_SLOTS || am_g.large_cache_bytes + seg->map_size > AM_LARGE_CACHE_MAX_BYTES) {
     if (oldest == AM_LARGE_CACHE_SLOTS) {
-      pthread_mutex_unlock(&am_g.large_lock);
+      am_spin_unlock(&am_g.large_lock);
       return false;
     }
     evict = am_g.large_cache[oldest];        /* make room: the oldest goes */
@@ -121,7 +121,7 @@ static bool am_large_cache_put(am_segment_t *seg) {
     am_g.large_cache_bytes += seg->map_size;
     atomic_fetch_add_explicit(&am_g.large_cache_count, 1, memory_order_relaxed);
   }
-  pthread_mutex_unlock(&am_g.large_lock);
+  am_spin_unlock(&am_g.large_lock);
   if (evict != NULL) _am_os_free(evict, evict->map_size);
   return ok;
 }

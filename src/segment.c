@@ -49,15 +49,14 @@ AM_INTERNAL int64_t _am_clock_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void am_seg_lock(am_segment_t *seg) {
-  while (atomic_exchange_explicit(&seg->lock, 1, memory_order_acquire) != 0) {
-    while (atomic_load_explicit(&seg->lock, memory_order_relaxed) != 0) sched_yield();
-  }
+AM_INTERNAL void _am_spin_wait(_Atomic(uint32_t) *lock) {
+  do {
+    while (atomic_load_explicit(lock, memory_order_relaxed) != 0) sched_yield();
+  } while (atomic_exchange_explicit(lock, 1, memory_order_acquire) != 0);
 }
-static void am_seg_unlock(am_segment_t *seg) { atomic_store_explicit(&seg->lock, 0, memory_order_release); }
+static void am_seg_lock(am_segment_t *seg) { am_spin_lock(&seg->lock); }
+static void am_seg_unlock(am_segment_t *seg) { am_spin_unlock(&seg->lock); }
 
-/* The header's pages; in the secure build followed by a guard page, so that no overflow or
- * underflow of a block reaches the slab descriptors. */
 AM_INTERNAL size_t _am_segment_header_size(void) {
   return am_align_up(sizeof(am_segment_t), am_g.page_size) + (AM_SECURE ? am_g.page_size : 0);
 }
@@ -221,7 +220,7 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   slab->used = 0;
   slab->capacity = slab->reserved = 0;
   slab->next = slab->prev = NULL;
-  atomic_store_explicit(&slab->remote, NULL, memory_order_relaxed);
+  atomic_store_explicit(am_slab_remote(slab), NULL, memory_order_relaxed);
   uint64_t bit = (uint64_t)1 << slab->index;
   long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
   am_seg_lock(seg);

@@ -117,9 +117,9 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
   out->large_bytes = am_load(&am_g.stat_large_bytes);
   out->large_peak = am_load(&am_g.stat_large_peak);
   out->large_mallocs = am_load(&am_g.stat_large_mallocs);
-  pthread_mutex_lock(&am_g.large_lock);
+  am_spin_lock(&am_g.large_lock);
   out->large_cached = am_g.large_cache_bytes;
-  pthread_mutex_unlock(&am_g.large_lock);
+  am_spin_unlock(&am_g.large_lock);
   out->mapped = out->segment_bytes + out->large_bytes + out->large_cached;
   out->resident = am_resident_bytes();
   out->purged_bytes = am_load(&am_g.stat_purged_bytes);

@@ -158,7 +158,7 @@ typedef struct am_slab_s {
   uint8_t cls;                        /* size class */
   uint8_t index;                      /* slot index in the segment */
   uint8_t _pad;
-  _Atomic(am_block_t *) remote;       /* shared: blocks freed by other threads (a stack) */
+  uint64_t _pad2;                     /* (to 64 bytes: one cache line per descriptor) */
   struct am_slab_s *next;             /* owner: neighbours in the class queue or full list */
   struct am_slab_s *prev;
 #if AM_SECURE
@@ -166,6 +166,9 @@ typedef struct am_slab_s {
                                          `remote` chains) are stored xor this key */
 #endif
 } am_slab_t;
+#if !AM_SECURE
+_Static_assert(sizeof(am_slab_t) == 64, "a slab descriptor is one cache line");
+#endif
 
 typedef enum am_segment_kind_e {
   AM_SEGMENT_SMALL = 0,
@@ -202,6 +205,10 @@ typedef struct am_segment_s {
   struct am_segment_s *next;          /* owner: heap segment list, or the abandoned list */
   struct am_segment_s *prev;
   am_slab_t slabs[AM_SLABS_MAX];      /* SMALL/MEDIUM: one descriptor per slot */
+  /* shared: per slot, the blocks other threads freed into its slab (a stack). Apart from the
+   * descriptors, so that remote frees do not keep taking the owner's descriptor cache lines
+   * away from it (false sharing). */
+  _Alignas(64) _Atomic(am_block_t *) remote[AM_SLABS_MAX];
 } am_segment_t;
 
 /* A LARGE segment uses only the fields before `slabs`. */
@@ -253,9 +260,9 @@ typedef struct am_global_s {
   am_segment_t *abandoned[2];         /* abandoned SMALL and MEDIUM segments */
   size_t abandoned_count;
 
-  pthread_mutex_t large_lock;         /* guards the cache of freed large mappings */
-  struct am_segment_s *large_cache[8];/* freed LARGE segments kept mapped for reuse (large.c) */
-  int64_t large_cache_at[8];          /* when each was freed (ms) */
+  _Atomic(uint32_t) large_lock;       /* spin lock over the cache of freed large mappings */
+  struct am_segment_s *large_cache[AM_LARGE_CACHE_SLOTS]; /* freed LARGE mappings kept for reuse */
+  int64_t large_cache_at[AM_LARGE_CACHE_SLOTS]; /* when each was freed (ms) */
   size_t large_cache_bytes;           /* their map_size total */
   _Atomic(size_t) large_cache_count;  /* entries in use (read without the lock by the purge check) */
 
