@@ -20,10 +20,10 @@ extern "C" {
 #endif
 
 #define AMALLOC_VERSION_MAJOR 0
-#define AMALLOC_VERSION_MINOR 1
+#define AMALLOC_VERSION_MINOR 2
 #define AMALLOC_VERSION_PATCH 0
 /* major * 10000 + minor * 100 + patch */
-#define AMALLOC_VERSION 100
+#define AMALLOC_VERSION 200
 
 #if defined(__GNUC__)
 #define AM_API_ATTR_MALLOC __attribute__((malloc))
@@ -111,8 +111,8 @@ int am_option_set(am_option_t option, long value);
 
 /* Statistics (AMALLOC_SHOW_STATS=1 prints the same at exit). Figures of other threads are read
  * without stopping them, so a snapshot taken while they run is approximate. */
-#define AM_STATS_VERSION 2
-#define AM_STATS_CLASSES 52
+#define AM_STATS_VERSION 3           /* 3: 96 classes (was 52) */
+#define AM_STATS_CLASSES 96
 typedef struct am_class_stats_s {
   size_t block_size;    /* bytes per block */
   size_t mallocs;       /* blocks handed out, ever */

@@ -262,7 +262,7 @@ AM_EXPORT void *am_realloc(void *p, size_t size) {
   size_t bsize = am_usable_checked(p, "realloc");
   /* Keep the block when the new size fits and does not waste more than half of it. */
   if (size <= bsize && (size >= bsize / 2 || bsize <= 32)) return p;
-  void *q = am_malloc(size);
+  void *q = am_malloc(am_realloc_grow(size, bsize));
   if (q == NULL) return NULL;
   memcpy(q, p, size < bsize ? size : bsize);
   am_free(p);

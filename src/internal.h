@@ -79,7 +79,7 @@ am_inline size_t am_size_class(size_t size) {
   if (am_likely(size <= AM_TABLE_MAX)) return am_class_of_small[(size + 7) >> 3];
   size_t s = size - 1;
   size_t e = 63 - (size_t)__builtin_clzl(s);        /* 2^e <= s < 2^(e+1), e >= 10 */
-  return 8 + (e - 7) * 4 + ((s >> (e - 2)) & 3);
+  return 8 + (e - 7) * 8 + ((s >> (e - 3)) & 7);
 }
 
 /* ---- segment.c --------------------------------------------------------------------------- */
@@ -217,6 +217,15 @@ am_inline uint64_t _am_mix64(uint64_t x) {
   x ^= x >> 27;
   x *= 0x94d049bb133111ebull;
   return x ^ (x >> 31);
+}
+/* The size to allocate when realloc moves a block of `usable` bytes to hold `size` > usable:
+ * at least an eighth more than the old block. Classes are an eighth of a doubling apart, so a
+ * block grown a few bytes at a time (strings, vectors grown by naive code) would otherwise be
+ * copied at every class boundary; with this it skips a class, and is copied about as often as
+ * with four classes per doubling. */
+am_inline size_t am_realloc_grow(size_t size, size_t usable) {
+  size_t more = usable + usable / 8;
+  return size > usable && size < more ? more : size;
 }
 am_inline size_t am_align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
 am_inline bool am_is_pow2(size_t n) { return n != 0 && (n & (n - 1)) == 0; }

@@ -294,7 +294,7 @@ AM_EXPORT void *am_realloc(void *p, size_t size) {
     usable = slab->bsize - 8;
     if (size <= usable && (size >= usable / 2 || usable <= 32)) return p;
   }
-  void *q = am_malloc(size);
+  void *q = am_malloc(am_realloc_grow(size, usable));
   if (q == NULL) return NULL;
   memcpy(q, p, size < usable ? size : usable);
   am_free(p);

@@ -110,7 +110,7 @@
  * is 16 bytes so that a free block has room for its link and its double-free mark. */
 #define AM_SMALL_MAX ((size_t)8192)
 #define AM_MEDIUM_MAX ((size_t)256 * 1024)
-#define AM_CLASS_COUNT 52
+#define AM_CLASS_COUNT 96
 /* Requests up to this size find their class with one table lookup. */
 #define AM_TABLE_MAX ((size_t)1024)
 

@@ -303,15 +303,15 @@ static void test_stats(void) {
   CHECK_EQ(st0.version, AM_STATS_VERSION);
   enum { N = 10000 };
   static void *v[N];
-  for (int i = 0; i < N; i++) v[i] = am_malloc(700);           /* class of 768 bytes */
+  for (int i = 0; i < N; i++) v[i] = am_malloc(700);           /* class of 704 bytes */
   void *big = am_malloc(3 * MiB);
   CHECK_EQ(am_stats_get(&st1), 0);
   size_t c = 0;
   while (c < AM_STATS_CLASSES && st1.classes[c].block_size < 700) c++;
-  CHECK_EQ(st1.classes[c].block_size, 768);
+  CHECK_EQ(st1.classes[c].block_size, 704);
   CHECK_EQ(st1.classes[c].mallocs - st0.classes[c].mallocs, N);
   CHECK_EQ(st1.classes[c].live - st0.classes[c].live, N);
-  CHECK(st1.classes[c].slabs >= N * 768 / (64 * 1024));
+  CHECK(st1.classes[c].slabs >= N * 704 / (64 * 1024));
   CHECK(st1.classes[c].peak_slabs >= st1.classes[c].slabs);
   CHECK_EQ(st1.large_count - st0.large_count, 1);
   CHECK(st1.large_bytes - st0.large_bytes >= 3 * MiB);

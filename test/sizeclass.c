@@ -2,8 +2,8 @@
  *
  * For every request size from 1 byte to 256 KiB (the largest class): the usable size is at
  * least the request, the block is 16-byte aligned (8 for requests under 16), the internal
- * waste (usable - request) / usable is at most 20% above 128 bytes and at most 25% above 48
- * bytes (at most 15 bytes below), there are at least 4 classes per doubling, and the usable
+ * waste (usable - request) / usable is at most 11.2% above 128 bytes and at most 25% above 48
+ * bytes (at most 15 bytes below), there are at least 8 classes per doubling, and the usable
  * size never shrinks as the request grows. Above 256 KiB, a block's usable size is the request
  * rounded up to whole pages.
  */
@@ -41,10 +41,10 @@ int main(void) {
   printf("sizeclass: %zu classes up to %zu bytes; worst waste above 128 B: %.1f%% (request %zu), "
          "above 48 B: %.1f%%\n",
          classes, max_class, 100 * worst_pct_above_128, worst_above_128, 100 * worst_pct_above_48);
-  CHECK(worst_pct_above_128 <= 0.20);
+  CHECK(worst_pct_above_128 <= 0.112);
   CHECK(worst_pct_above_48 <= 0.25);
   for (int e = 7; e < 18; e++) {
-    if (!CHECK_GE(classes_per_doubling[e], 4)) fprintf(stderr, "  doubling 2^%d\n", e);
+    if (!CHECK_GE(classes_per_doubling[e], 8)) fprintf(stderr, "  doubling 2^%d\n", e);
   }
   long page = sysconf(_SC_PAGESIZE);
   for (size_t size = max_class + 1; size < max_class + 3 * (size_t)page * 17; size += 4093) {
