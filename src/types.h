@@ -105,7 +105,7 @@
 #define AM_MEDIUM_SLAB_SHIFT 20
 #define AM_SLABS_MAX (AM_SEGMENT_SIZE >> AM_SMALL_SLAB_SHIFT)
 
-/* Size classes (sizeclass.c has the scheme): 16..128 in steps of 16, then 4 classes per
+/* Size classes (sizeclass.c has the scheme): 16..128 in steps of 16, then 8 classes per
  * doubling up to 256 KiB. Classes up to AM_SMALL_MAX live in small slabs. The smallest block
  * is 16 bytes so that a free block has room for its link and its double-free mark. */
 #define AM_SMALL_MAX ((size_t)8192)
@@ -180,7 +180,7 @@ struct am_heap_s;
 
 typedef struct am_segment_s {
   _Atomic(struct am_heap_s *) heap;   /* shared: owning heap; NULL when abandoned or LARGE */
-  _Atomic(uint32_t) remote_pending;   /* shared: set by a remote free, cleared by the owner */
+  uint32_t _pad0;
   uint8_t kind;                       /* am_segment_kind_t */
   uint8_t slab_shift;                 /* log2 of the slab size (63 for LARGE: one "slab") */
   uint16_t slab_count;                /* slots in this segment */
@@ -209,6 +209,11 @@ typedef struct am_segment_s {
    * descriptors, so that remote frees do not keep taking the owner's descriptor cache lines
    * away from it (false sharing). */
   _Alignas(64) _Atomic(am_block_t *) remote[AM_SLABS_MAX];
+  /* shared: set by a remote free, cleared by the owner when it collects. Here, not in the
+   * first cache line, which the owner's free fast path reads every time (heap, slab_shift):
+   * a flag there, written by other threads, took that line away from the owner after every
+   * collection (false sharing). */
+  _Alignas(64) _Atomic(uint32_t) remote_pending;
 } am_segment_t;
 
 /* A LARGE segment uses only the fields before `slabs`. */
