@@ -41,8 +41,12 @@ static void am_slab_extend(am_slab_t *slab) {
 #if AM_SECURE
   uint16_t order[AM_EXTEND_BYTES / 16];
   for (size_t i = 0; i < n; i++) order[i] = (uint16_t)i;
-  for (size_t i = n - 1; i > 0; i--) {          /* Fisher-Yates */
-    size_t j = (size_t)(((_am_secure_random() >> 32) * (uint64_t)(i + 1)) >> 32);   /* in [0, i] */
+  uint64_t bits = 0;
+  for (size_t i = n - 1; i > 0; i--) {          /* Fisher-Yates, 16 random bits a draw */
+    if (((n - 1 - i) & 3) == 0) bits = _am_secure_random();
+    /* in [0, i]; i < 256, so the bias of a 16-bit draw is below 0.4% */
+    size_t j = (size_t)(((bits & 0xFFFF) * (uint64_t)(i + 1)) >> 16);
+    bits >>= 16;
     uint16_t t = order[i];
     order[i] = order[j];
     order[j] = t;

@@ -147,15 +147,38 @@ am_inline am_slab_t *am_sec_checked(am_segment_t *seg, void *p, const char *fn) 
   return slab;
 }
 
+/* The fill of a quarantined block, 16 bytes at a time (blocks are 16-byte aligned; the region
+ * [16, end) is a multiple of 8 bytes long, so at most one 8-byte word is left over). The
+ * empty asm keeps the compiler from turning the short loops into calls of memset/memcmp. */
+typedef uint64_t am_sec_v2 __attribute__((vector_size(16), may_alias));
+typedef uint64_t am_sec_u64a __attribute__((may_alias));
+am_inline void am_sec_fill(void *p, size_t end) {
+  const am_sec_v2 fill = {AM_SECURE_FILL_WORD, AM_SECURE_FILL_WORD};
+  uint8_t *w = (uint8_t *)p + 16, *e = (uint8_t *)p + end;
+  for (; w + 16 <= e; w += 16) {
+    *(am_sec_v2 *)w = fill;
+    __asm__("" : "+r"(w));
+  }
+  if (w < e) *(am_sec_u64a *)w = AM_SECURE_FILL_WORD;
+}
+/* Nonzero when [p + 16, p + end) no longer holds the fill. */
+am_inline uint64_t am_sec_fill_diff(const void *p, size_t end) {
+  const am_sec_v2 fill = {AM_SECURE_FILL_WORD, AM_SECURE_FILL_WORD};
+  am_sec_v2 acc = {0, 0};
+  const uint8_t *w = (const uint8_t *)p + 16, *e = (const uint8_t *)p + end;
+  for (; w + 16 <= e; w += 16) {
+    acc |= *(const am_sec_v2 *)w ^ fill;
+    __asm__("" : "+r"(w));
+  }
+  uint64_t diff = acc[0] | acc[1];
+  if (w < e) diff |= *(const am_sec_u64a *)w ^ AM_SECURE_FILL_WORD;
+  return diff;
+}
+
 /* Checks that quarantined block b (of `slab`) still holds its fill (and its mark). */
 am_inline void am_sec_check_fill(am_slab_t *slab, am_block_t *b, const char *fn) {
-  uint64_t diff = ((uint64_t)(uintptr_t)b->next ^ AM_SECURE_FILL_WORD) | (b->mark ^ am_g.free_key);
-  const uint64_t *w = (const uint64_t *)((const uint8_t *)b + 16);
-  const uint64_t *end = (const uint64_t *)((const uint8_t *)b + am_secure_fill_end(slab->bsize));
-  for (; w < end; w++) {
-    diff |= *w ^ AM_SECURE_FILL_WORD;
-    __asm__("" : "+r"(w));       /* a few words: a plain loop beats a vectorised one here */
-  }
+  uint64_t diff = ((uint64_t)(uintptr_t)b->next ^ AM_SECURE_FILL_WORD) | (b->mark ^ am_g.free_key) |
+                  am_sec_fill_diff(b, am_secure_fill_end(slab->bsize));
   if (am_unlikely(diff != 0)) _am_fatal_in(fn, AM_E_WRITE_FREED, b);
 }
 
@@ -218,12 +241,7 @@ AM_EXPORT void am_free(void *p) {
   am_block_t *b = p;
   b->next = (am_block_t *)(uintptr_t)AM_SECURE_FILL_WORD;
   b->mark = am_block_mark(b);
-  uint64_t *w = (uint64_t *)((uint8_t *)p + 16);
-  uint64_t *end = (uint64_t *)((uint8_t *)p + am_secure_fill_end(slab->bsize));
-  for (; w < end; w++) {
-    *w = AM_SECURE_FILL_WORD;
-    __asm__("" : "+r"(w));       /* a few stores: keep the compiler from calling memset */
-  }
+  am_sec_fill(p, am_secure_fill_end(slab->bsize));
   unsigned pos = heap->quarantine_pos;
   void *old = heap->quarantine[pos];
   heap->quarantine[pos] = p;

@@ -62,6 +62,41 @@ static void test_quarantine(void) {
   for (int i = 0; i < 60; i++) free(q[i]);
 }
 
+/* 2b. The quarantine's fill covers every word it claims: the first word, the mark, and bytes 16
+ * up to min(usable size, 128). For blocks of several classes and each 8-byte word of that
+ * range, a child writes one byte into the freed block and then frees 64 other blocks, which
+ * pushes the block out of the quarantine: the check must stop it. */
+typedef struct { size_t size, offset; } fill_case_t;
+static void write_after_free_at(void *arg) {
+  const fill_case_t *c = arg;
+  unsigned char *p = malloc(c->size);
+  free(p);
+  ((volatile unsigned char *)p)[c->offset] = 0x5A;
+  for (int i = 0; i < 64; i++) free(malloc(c->size));
+}
+static void test_fill_coverage(void) {
+  static const size_t sizes[] = {24, 40, 56, 72, 136, 200, 1000};
+  int cases = 0, stopped = 0;
+  for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    void *p = malloc(sizes[k]);
+    size_t usable = malloc_usable_size(p);
+    free(p);
+    size_t end = usable < 128 ? usable : 128;
+    for (size_t off = 0; off < end; off += 8) {
+      fill_case_t c = {sizes[k], off + 3};   /* a byte inside the word */
+      char err[512];
+      int status = in_child(write_after_free_at, &c, err, sizeof err);
+      cases++;
+      if (died_of(status, SIGABRT) && strstr(err, "amalloc: error: free: write to a freed block") != NULL)
+        stopped++;
+      else
+        fprintf(stderr, "  size %zu, byte %zu: not stopped (%s)\n", sizes[k], c.offset, err);
+    }
+  }
+  CHECK_EQ(stopped, cases);
+  CHECK(cases >= 60);
+}
+
 /* 3. Encoded links: a block that left the quarantine is on its slab's free list, and its first
  * word (the link) does not point into the slab, as a plain link would. */
 static void test_encoded_links(void) {
@@ -159,6 +194,7 @@ int main(void) {
   CHECK_AMALLOC_ACTIVE();
   test_random_order();
   test_quarantine();
+  test_fill_coverage();
   test_encoded_links();
   test_corrupt_link();
   test_segment_guards();
