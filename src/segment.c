@@ -347,9 +347,23 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
       am_seglist_push_front(heap, seg);
     }
   }
+  /* Prefer a free slot that is still resident (dirty: freed, not purged yet), in this segment or
+   * the next few with free slots: reusing it touches no fresh pages, and a clean slot taken
+   * while dirty ones wait for their purge would add to the peak RSS. (dirty_mask is read
+   * without the lock here: a hint; the lock below decides.) */
+  if ((seg->free_mask & seg->dirty_mask) == 0) {
+    size_t looked = 0;
+    for (am_segment_t *s = seg->next; s != NULL && s->free_mask != 0 && looked < 4; s = s->next, looked++) {
+      if ((s->free_mask & s->dirty_mask) != 0) {
+        seg = s;
+        break;
+      }
+    }
+  }
   am_assert(seg->free_mask != 0);
-  size_t i = (size_t)__builtin_ctzll(seg->free_mask);
   am_seg_lock(seg);
+  uint64_t dirty_free = seg->free_mask & seg->dirty_mask;
+  size_t i = (size_t)__builtin_ctzll(dirty_free != 0 ? dirty_free : seg->free_mask);
   bool had_dirty = am_segment_has_dirty(seg);
   seg->free_mask &= ~((uint64_t)1 << i);
   seg->dirty_mask &= ~((uint64_t)1 << i);
