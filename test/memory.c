@@ -158,7 +158,7 @@ static void test_large(void) {
   CHECK(c == a);
   memset(c, 3, 9 * MiB);
   am_free(c);
-  /* after the delay (100 ms by default), any allocator call gives it back */
+  /* after the delay (25 ms by default), any allocator call gives it back */
   size_t cached_rss = vm_rss_kib() * 1024;
   double t0 = now_s();
   while (now_s() - t0 < 0.3) {

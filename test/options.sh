@@ -11,7 +11,7 @@ echo "$out"
 echo "$out" | grep -q '^amalloc: warning: AMALLOC_PURGE_DELAY_MS=soon ' || { echo "no PURGE_DELAY_MS warning"; fail=1; }
 echo "$out" | grep -q 'LARGE_THRESHOLD=64k' && { echo "a valid size was refused"; fail=1; }
 out=$(AMALLOC_VERBOSE=1 AMALLOC_PURGE=free AMALLOC_LARGE_THRESHOLD=64k "$bin" options 2>&1) || fail=1
-for want in PURGE_DELAY_MS=100 PURGE=free THP=0 HUGETLB=0 POPULATE=0 LARGE_THRESHOLD=65536 SHOW_STATS=0 VERBOSE=1 PURGE_THREAD=0; do
+for want in PURGE_DELAY_MS=25 PURGE=free THP=0 HUGETLB=0 POPULATE=0 LARGE_THRESHOLD=65536 SHOW_STATS=0 VERBOSE=1 PURGE_THREAD=0; do
   echo "$out" | grep -q "^amalloc: option $want\$" || { echo "verbose output lacks $want"; fail=1; }
 done
 out=$(AMALLOC_SHOW_STATS=1 "$bin" options 2>&1) || fail=1
