@@ -187,7 +187,7 @@ AM_INTERNAL void _am_free_aligned_sized_check(void *p, size_t alignment, size_t 
 AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero);
 AM_INTERNAL void _am_large_free(am_segment_t *seg, void *p);
 AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size);
-AM_INTERNAL size_t _am_large_cache_expire(int64_t now, bool all);
+AM_INTERNAL size_t _am_large_cache_expire(int64_t now, long age);
 
 /* ---- init.c ------------------------------------------------------------------------------ */
 AM_INTERNAL void _am_process_init(void);

@@ -31,17 +31,17 @@
 
 /* ---- the cache of freed mappings ---------------------------------------------------------- */
 
-/* Unmaps cached mappings freed at least the purge delay before `now` (all of them with `all`).
+/* Unmaps cached mappings freed at least `age` ms before `now` (all of them when age < 0).
  * Returns the bytes unmapped. */
-AM_INTERNAL size_t _am_large_cache_expire(int64_t now, bool all) {
+AM_INTERNAL size_t _am_large_cache_expire(int64_t now, long age) {
   if (atomic_load_explicit(&am_g.large_cache_count, memory_order_relaxed) == 0) return 0;
-  long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+  bool all = age < 0;
   am_segment_t *drop[AM_LARGE_CACHE_SLOTS];
   size_t n = 0, bytes = 0;
   am_spin_lock(&am_g.large_lock);
   for (size_t i = 0; i < AM_LARGE_CACHE_SLOTS; i++) {
     am_segment_t *seg = am_g.large_cache[i];
-    if (seg == NULL || !(all || (delay >= 0 && am_g.large_cache_at[i] + delay <= now))) continue;
+    if (seg == NULL || !(all || am_g.large_cache_at[i] + age <= now)) continue;
     am_g.large_cache[i] = NULL;
     am_g.large_cache_bytes -= seg->map_size;
     atomic_fetch_sub_explicit(&am_g.large_cache_count, 1, memory_order_relaxed);

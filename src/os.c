@@ -79,7 +79,7 @@ static bool am_os_fault(void) {
 
 AM_EXPORT long am_test_os_failures(long after, long count) {
   atomic_store(&am_g.fault_on, 0);
-  if (count != 0) _am_large_cache_expire(0, true);   /* every large block then needs the OS */
+  if (count != 0) _am_large_cache_expire(0, -1);   /* every large block then needs the OS */
   atomic_store(&am_g.fault_calls, after);
   atomic_store(&am_g.fault_left, count);
   long failed = atomic_exchange(&am_g.fault_count, 0);

@@ -374,6 +374,13 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   }
   if (had_dirty && !am_segment_has_dirty(seg)) am_stat_sub(&am_g.dirty_segments, 1);
   am_seg_unlock(seg);
+  /* A clean slot: the heap grows into fresh pages. Freed large mappings that have sat in the
+   * cache for a few ms are not what it needs (it asked for slab memory), and holding them now
+   * would add them to the peak RSS (sqlite3 freed a 32 MiB sorter block, then grew its page
+   * cache by 35 MiB): they go back now. Younger ones stay, for programs that free and
+   * allocate large blocks in turn. */
+  if (dirty_free == 0 && atomic_load_explicit(&am_g.large_cache_count, memory_order_relaxed) != 0)
+    _am_large_cache_expire(_am_clock_ms(), AM_LARGE_CACHE_IDLE_MS);
   if (seg->free_mask == 0 && seg->next != NULL) {
     /* full: keep segments with free slots in front */
     am_seglist_remove(heap, seg);
@@ -508,7 +515,7 @@ AM_INTERNAL size_t _am_purge(bool force) {
     if (now < due || !atomic_compare_exchange_strong(&am_g.next_purge, &due, now + step)) return 0;
   }
   size_t released = am_sweep_abandoned();
-  released += _am_large_cache_expire(now, force);
+  released += _am_large_cache_expire(now, force ? -1 : delay);
   if (atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0) return released;
   if (force) pthread_mutex_lock(&am_g.segments_lock);
   else if (pthread_mutex_trylock(&am_g.segments_lock) != 0) return released;

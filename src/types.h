@@ -224,6 +224,10 @@ typedef struct am_segment_s {
 /* The cache holds at most this many bytes. */
 #define AM_LARGE_CACHE_MAX_BYTES ((size_t)128 << 20)
 #define AM_LARGE_HEADER_SIZE offsetof(am_segment_t, slabs)
+/* A cached mapping unused for this long goes back when the heap takes fresh slab memory
+ * (segment.c): at least one tick of the coarse clock (4 ms), so that a mapping freed just
+ * before is still there for the next large malloc. */
+#define AM_LARGE_CACHE_IDLE_MS 5
 
 typedef struct am_heap_s {
   am_slab_t *current[AM_CLASS_COUNT]; /* head of each class queue, or &am_slab_empty */
