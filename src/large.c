@@ -7,8 +7,10 @@
  *
  *   free     the mapping goes into a small process-wide cache (up to 8 mappings of at most 64
  *            MiB, 128 MiB in all) and is unmapped when the purge delay has passed
- *            (AMALLOC_PURGE_DELAY_MS, the same schedule as slab memory) or malloc_trim runs,
- *            unless a large malloc reuses it first: a program that frees and allocates blocks of
+ *            (AMALLOC_PURGE_DELAY_MS, at most AM_LARGE_CACHE_MAX_AGE_MS = 25 ms), when the
+ *            heap takes fresh slab memory while it has sat there for 5 ms (segment.c), or
+ *            when malloc_trim runs, unless a large malloc reuses it first: a program that
+ *            frees and allocates blocks of
  *            a few MiB in turn then neither maps nor faults in fresh pages each time. Larger
  *            mappings, and every mapping when the delay is 0, are unmapped at once. A cached
  *            mapping is off the segment map, so a second free of its block is still reported;

@@ -13,12 +13,11 @@
  *   PURGE_DELAY_MS 25    long enough that a program which frees and at once allocates again
  *                        (a request loop) reuses its pages instead of paying madvise plus fresh
  *                        page faults; short enough that memory freed in one phase is back with
- *                        the OS before the next phase touches other memory, which is what sets
- *                        the peak RSS of real programs (2026-11-26, 5 interleaved runs, peak RSS
- *                        against glibc, 100 -> 25 ms: python3 1.15 -> 1.02, sqlite3 1.21 ->
- *                        1.08). The cost: a program that swings between phases of different
- *                        block sizes faults memory in again each time (the frag workload:
- *                        0.42 -> 0.61 x glibc's time, peak RSS 1.54 -> 1.30 x glibc's).
+ *                        the OS before the next phase touches other memory, which sets the peak
+ *                        RSS (2026-11-26, 3 interleaved runs, 100 -> 25 ms: workloads' peak RSS
+ *                        1.036 -> 1.004 x glibc's). The cost: a program that swings between
+ *                        phases of different block sizes faults memory in again each time (the
+ *                        frag workload: 0.43 -> 0.62 x glibc's time).
  *   PURGE dontneed       MADV_DONTNEED makes RSS fall at once (MADV_FREE only under pressure,
  *                        which users read as a leak).
  *   THP 0, HUGETLB 0, POPULATE 0

@@ -503,19 +503,22 @@ static size_t am_sweep_abandoned(void) {
 }
 
 /* One purge pass over every segment: gives back the dirty free slots whose deadline has
- * passed (all of them when `force`). Without `force` it runs at most every half delay and
- * never waits for a lock. Returns the number of bytes released. */
+ * passed (all of them when `force`), and cached large mappings older than the delay or
+ * AM_LARGE_CACHE_MAX_AGE_MS. Without `force` it runs at most every half of the shorter of
+ * the two and never waits for a lock. Returns the number of bytes released. */
 AM_INTERNAL size_t _am_purge(bool force) {
   long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
   if (!force && delay < 0) return 0;
   int64_t now = _am_clock_ms();
+  /* cached large mappings live at most AM_LARGE_CACHE_MAX_AGE_MS, whatever the delay */
+  long cache_age = delay < AM_LARGE_CACHE_MAX_AGE_MS ? delay : AM_LARGE_CACHE_MAX_AGE_MS;
   if (!force) {
     int64_t due = atomic_load_explicit(&am_g.next_purge, memory_order_relaxed);
-    int64_t step = delay / 2 > 5 ? delay / 2 : 5;
+    int64_t step = cache_age / 2 > 5 ? cache_age / 2 : 5;
     if (now < due || !atomic_compare_exchange_strong(&am_g.next_purge, &due, now + step)) return 0;
   }
   size_t released = am_sweep_abandoned();
-  released += _am_large_cache_expire(now, force ? -1 : delay);
+  released += _am_large_cache_expire(now, force ? -1 : cache_age);
   if (atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0) return released;
   if (force) pthread_mutex_lock(&am_g.segments_lock);
   else if (pthread_mutex_trylock(&am_g.segments_lock) != 0) return released;
