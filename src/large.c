@@ -10,8 +10,8 @@
  *            (AMALLOC_PURGE_DELAY_MS, at most AM_LARGE_CACHE_MAX_AGE_MS = 25 ms), when the
  *            heap takes fresh slab memory while it has sat there for 5 ms (segment.c), or
  *            when malloc_trim runs, unless a large malloc reuses it first: a program that
- *            frees and allocates blocks of
- *            a few MiB in turn then neither maps nor faults in fresh pages each time. Larger
+ *            frees and allocates blocks of a few MiB in turn then neither maps nor faults in
+ *            fresh pages each time. Larger
  *            mappings, and every mapping when the delay is 0, are unmapped at once. A cached
  *            mapping is off the segment map, so a second free of its block is still reported;
  *            a write after free into it goes unnoticed in the default build (the secure build

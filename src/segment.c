@@ -293,7 +293,9 @@ AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab) {
  * touched already, so a new thread that adopts an exited one's segment (thread pools, waves of
  * short-lived threads) allocates from them instead of touching fresh pages of other slots
  * (threadchurn: peak RSS 6.6-8.2 -> 4.0-5.0 MiB). At most one empty slab per class is kept this
- * way; malloc_trim and a thread's exit give them back like any other. */
+ * way; malloc_trim gives them back, and so does the heap when one of them is emptied again
+ * after use. One the heap never uses stays until malloc_trim or the thread's exit (then it
+ * passes on with the segment, or the purge pass's sweep of abandoned segments frees it). */
 static void am_segment_adopt(am_heap_t *heap, am_segment_t *seg) {
   atomic_store_explicit(&seg->heap, heap, memory_order_release);
   atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
