@@ -180,7 +180,6 @@ struct am_heap_s;
 
 typedef struct am_segment_s {
   _Atomic(struct am_heap_s *) heap;   /* shared: owning heap; NULL when abandoned or LARGE */
-  uint32_t _pad0;
   uint8_t kind;                       /* am_segment_kind_t */
   uint8_t slab_shift;                 /* log2 of the slab size (63 for LARGE: one "slab") */
   uint16_t slab_count;                /* slots in this segment */
