@@ -129,7 +129,8 @@ static am_cold am_noinline void am_free_marked(am_slab_t *slab, am_block_t *b) {
   for (am_block_t *q = slab->free; q != NULL && n <= slab->capacity; q = am_block_next(slab, q), n++)
     if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
   n = 0;
-  for (am_block_t *q = atomic_load_explicit(am_slab_remote(slab), memory_order_acquire); q != NULL && n <= slab->capacity;
+  for (am_block_t *q = am_remote_top(atomic_load_explicit(am_slab_remote(slab), memory_order_acquire));
+       q != NULL && n <= slab->capacity;
        q = am_block_next(slab, q), n++)
     if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
 }
@@ -160,11 +161,15 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
    * segment empty and unmap it, so nothing may touch the segment after the push. */
   if (atomic_load_explicit(&seg->remote_pending, memory_order_relaxed) == 0)
     atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
-  am_block_t *head = atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed);
+  _Atomic(uintptr_t) *remote = am_slab_remote(slab);
+  uintptr_t head = atomic_load_explicit(remote, memory_order_relaxed);
   do {
-    am_block_set_next(slab, b, head);
-  } while (!atomic_compare_exchange_weak_explicit(am_slab_remote(slab), &head, b, memory_order_release,
-                                                  memory_order_relaxed));
+    /* a slab holds at most 4096 blocks: a longer stack means blocks freed twice */
+    if (am_unlikely(am_remote_count(head) >= slab->reserved))
+      _am_fatal_in("free", "double free (more blocks freed than allocated)", p);
+    am_block_set_next(slab, b, am_remote_top(head));
+  } while (!atomic_compare_exchange_weak_explicit(remote, &head, am_remote_word(b, am_remote_count(head) + 1),
+                                                  memory_order_release, memory_order_relaxed));
 }
 
 AM_EXPORT void am_free(void *p) {

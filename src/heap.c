@@ -81,24 +81,34 @@ AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls) {
 #if AM_SECURE
   slab->key = _am_secure_random();
 #endif
-  atomic_store_explicit(am_slab_remote(slab), NULL, memory_order_relaxed);
+  atomic_store_explicit(am_slab_remote(slab), 0, memory_order_relaxed);
   VALGRIND_MAKE_MEM_NOACCESS(slab->start, (size_t)slab->reserved * slab->bsize);
   am_slab_extend(slab);
 }
 
-/* Moves blocks freed by other threads onto the free list. Returns how many. */
+/* Moves blocks freed by other threads onto the free list. Returns how many. The stack's word
+ * says how many blocks it holds; when the free list is empty (malloc's slow path, full slabs)
+ * the stack simply becomes the free list, without touching its blocks. Otherwise, and always in
+ * the secure build, the blocks are walked to find the tail, and the walk must end after exactly
+ * that many blocks (else the stack was corrupted, or a block was freed twice at once). */
 AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
-  if (atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed) == NULL) return 0;
-  am_block_t *list = atomic_exchange_explicit(am_slab_remote(slab), NULL, memory_order_acquire);
+  _Atomic(uintptr_t) *remote = am_slab_remote(slab);
+  if (atomic_load_explicit(remote, memory_order_relaxed) == 0) return 0;
+  uintptr_t w = atomic_exchange_explicit(remote, 0, memory_order_acquire);
+  am_block_t *list = am_remote_top(w);
+  size_t n = am_remote_count(w);
   if (list == NULL) return 0;
-  size_t n = 1;
-  am_block_t *tail = list;
-  for (am_block_t *q; (q = am_block_next(slab, tail)) != NULL; tail = q) {
-    n++;
-    if (am_unlikely(n > slab->used)) break;     /* (a cycle: reported below) */
+  if (am_unlikely(n == 0 || n > slab->used)) _am_fatal("free: double free (more blocks freed than allocated)", list);
+  if (AM_SECURE || slab->free != NULL) {
+    am_block_t *tail = list;
+    for (size_t i = 1; i < n; i++) {
+      tail = am_block_next(slab, tail);
+      if (am_unlikely(tail == NULL)) break;
+    }
+    if (am_unlikely(tail == NULL || am_block_next(slab, tail) != NULL))
+      _am_fatal("free: double free (the list of blocks freed by other threads is corrupt)", list);
+    am_block_set_next(slab, tail, slab->free);
   }
-  if (am_unlikely(n > slab->used)) _am_fatal("free: double free (more blocks freed than allocated)", list);
-  am_block_set_next(slab, tail, slab->free);
   slab->free = list;
   slab->used -= (uint32_t)n;
   return n;
@@ -174,7 +184,7 @@ static size_t am_heap_collect_remote(am_heap_t *heap) {
         for (size_t i = 0; i < seg->slab_count; i++) {
           am_slab_t *slab = &seg->slabs[i];
           if (slab->state != AM_SLAB_FULL) continue;
-          if (atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed) == NULL) continue;
+          if (atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed) == 0) continue;
           _am_heap_unlink_slab(heap, slab);
           _am_slab_collect(slab);
           if (slab->used == 0) {

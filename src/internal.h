@@ -101,9 +101,20 @@ am_inline am_slab_t *am_segment_slab_of(am_segment_t *seg, const void *p) {
 am_inline am_segment_t *am_slab_segment(const am_slab_t *slab) {
   return (am_segment_t *)((uintptr_t)slab & ~(uintptr_t)AM_SEGMENT_MASK);
 }
-/* The stack of blocks other threads freed into `slab`. */
-am_inline _Atomic(am_block_t *) *am_slab_remote(const am_slab_t *slab) {
+/* The stack of blocks other threads freed into `slab`: one atomic word holding the top block's
+ * address (below 2^AM_ADDRESS_BITS, as every block on the segment map) and, above it, how many
+ * blocks the stack holds. A remote free pushes with one compare-and-swap that also counts; the
+ * owner takes the whole stack with one exchange and so knows the count without walking the
+ * blocks (each of which another core wrote: a walk is a chain of cache misses). 0 = empty. */
+#define AM_REMOTE_SHIFT AM_ADDRESS_BITS
+#define AM_REMOTE_PTR_MASK (((uintptr_t)1 << AM_REMOTE_SHIFT) - 1)
+am_inline _Atomic(uintptr_t) *am_slab_remote(const am_slab_t *slab) {
   return &am_slab_segment(slab)->remote[slab->index];
+}
+am_inline am_block_t *am_remote_top(uintptr_t w) { return (am_block_t *)(w & AM_REMOTE_PTR_MASK); }
+am_inline size_t am_remote_count(uintptr_t w) { return (size_t)(w >> AM_REMOTE_SHIFT); }
+am_inline uintptr_t am_remote_word(am_block_t *top, size_t count) {
+  return (uintptr_t)top | ((uintptr_t)count << AM_REMOTE_SHIFT);
 }
 AM_INTERNAL void _am_segmap_set(am_segment_t *seg, bool on);
 AM_INTERNAL size_t _am_segment_header_size(void);

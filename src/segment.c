@@ -220,7 +220,7 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   slab->used = 0;
   slab->capacity = slab->reserved = 0;
   slab->next = slab->prev = NULL;
-  atomic_store_explicit(am_slab_remote(slab), NULL, memory_order_relaxed);
+  atomic_store_explicit(am_slab_remote(slab), 0, memory_order_relaxed);
   uint64_t bit = (uint64_t)1 << slab->index;
   long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
   am_seg_lock(seg);
