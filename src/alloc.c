@@ -166,7 +166,7 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   do {
     /* a slab holds at most 4096 blocks: a longer stack means blocks freed twice */
     if (am_unlikely(am_remote_count(head) >= slab->reserved))
-      _am_fatal_in("free", "double free (more blocks freed than allocated)", p);
+      _am_fatal_in("free", AM_E_OVERFREED, p);
     am_block_set_next(slab, b, am_remote_top(head));
   } while (!atomic_compare_exchange_weak_explicit(remote, &head, am_remote_word(b, am_remote_count(head) + 1),
                                                   memory_order_release, memory_order_relaxed));

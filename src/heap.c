@@ -98,7 +98,7 @@ AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
   am_block_t *list = am_remote_top(w);
   size_t n = am_remote_count(w);
   if (list == NULL) return 0;
-  if (am_unlikely(n == 0 || n > slab->used)) _am_fatal("free: double free (more blocks freed than allocated)", list);
+  if (am_unlikely(n == 0 || n > slab->used)) _am_fatal_in("free", AM_E_OVERFREED, list);
   if (AM_SECURE || slab->free != NULL) {
     am_block_t *tail = list;
     for (size_t i = 1; i < n; i++) {

@@ -30,6 +30,7 @@ AM_INTERNAL _Noreturn void _am_fatal_in(const char *fn, const char *problem, con
 #define AM_E_INTERIOR "pointer inside a block, not at its start"
 #define AM_E_FREED "pointer to a freed block"
 #define AM_E_DOUBLE "double free"
+#define AM_E_OVERFREED "double free (more blocks freed than allocated)"
 #define AM_E_SIZE "size does not match the block"
 #if AM_DEBUG >= 1
 #define am_assert(c) ((c) ? (void)0 : _am_fatal("internal assertion failed: " #c, NULL))

@@ -207,7 +207,8 @@ typedef struct am_segment_s {
   /* shared: per slot, the blocks other threads freed into its slab (a stack). Apart from the
    * descriptors, so that remote frees do not keep taking the owner's descriptor cache lines
    * away from it (false sharing). */
-  _Alignas(64) _Atomic(uintptr_t) remote[AM_SLABS_MAX]; /* am_remote_t words (internal.h) */
+  _Alignas(64) _Atomic(uintptr_t) remote[AM_SLABS_MAX]; /* top block | count << AM_REMOTE_SHIFT
+                                                           (internal.h: am_remote_word) */
   /* shared: set by a remote free, cleared by the owner when it collects. Here, not in the
    * first cache line, which the owner's free fast path reads every time (heap, slab_shift):
    * a flag there, written by other threads, took that line away from the owner after every

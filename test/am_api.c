@@ -207,12 +207,12 @@ static void test_threads(void) {
  * keep blocks that can never be handed out: the live figures of am_stats_get and the distinct,
  * intact blocks checked here would show it. */
 enum { RC_N = 3000, RC_SIZE = 48 };
-static void *rc_blocks[RC_N];
-static size_t rc_from, rc_to;
+static void *rc_remote[RC_N];      /* the blocks the other thread frees */
+static size_t rc_nremote;
 
 static void *rc_free_thread(void *arg) {
   (void)arg;
-  for (size_t i = rc_from; i < rc_to; i++) am_free(rc_blocks[i]);
+  for (size_t i = 0; i < rc_nremote; i++) am_free(rc_remote[i]);
   return NULL;
 }
 
@@ -227,26 +227,24 @@ static size_t rc_live(size_t size) {
 
 static void rc_round(bool local_half) {
   size_t live0 = rc_live(RC_SIZE);
+  rc_nremote = 0;
   for (size_t i = 0; i < RC_N; i++) {
-    rc_blocks[i] = am_malloc(RC_SIZE);
-    CHECK(rc_blocks[i] != NULL);
+    void *b = am_malloc(RC_SIZE);
+    CHECK(b != NULL);
+    rc_remote[rc_nremote++] = b;
   }
   CHECK_EQ(rc_live(RC_SIZE), live0 + RC_N);
-  /* with local_half, every other block goes back on its slab's own free list first */
-  if (local_half)
-    for (size_t i = 0; i < RC_N; i += 2) {
-      am_free(rc_blocks[i]);
-      rc_blocks[i] = NULL;
+  /* with local_half, every other block goes back on its slab's own free list first; the other
+   * thread frees the rest */
+  if (local_half) {
+    size_t kept = 0;
+    for (size_t i = 0; i < RC_N; i++) {
+      if (i % 2 == 0) am_free(rc_remote[i]);
+      else rc_remote[kept++] = rc_remote[i];
     }
-  rc_from = 0;
-  rc_to = RC_N;
-  /* the other thread frees the rest (skipping the ones already freed) */
-  static void *rest[RC_N];
-  size_t nrest = 0;
-  for (size_t i = 0; i < RC_N; i++)
-    if (rc_blocks[i] != NULL) rest[nrest++] = rc_blocks[i];
-  memcpy(rc_blocks, rest, nrest * sizeof *rest);
-  rc_to = nrest;
+    rc_nremote = kept;
+  }
+  size_t nrest = rc_nremote;
   pthread_t t;
   CHECK_EQ(pthread_create(&t, NULL, rc_free_thread, NULL), 0);
   pthread_join(t, NULL);
