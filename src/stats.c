@@ -130,6 +130,7 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
   out->segments_abandoned = am_load(&am_g.stat_abandoned);
   out->segments_reclaimed = am_load(&am_g.stat_reclaimed);
   out->segments_abandoned_now = __atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED);
+  out->segments_converted = am_load(&am_g.stat_converted);
   for (size_t c = 0; c < AM_CLASS_COUNT && c < AM_STATS_CLASSES; c++) {
     out->classes[c].block_size = am_class_size[c];
     out->classes[c].mallocs = atomic_load_explicit(&am_g.stat_mallocs[c], memory_order_relaxed);
@@ -228,6 +229,7 @@ AM_EXPORT void am_stats_print(void) {
     {"segments abandoned", offsetof(am_stats_t, segments_abandoned)},
     {"segments reclaimed", offsetof(am_stats_t, segments_reclaimed)},
     {"segments abandoned now", offsetof(am_stats_t, segments_abandoned_now)},
+    {"segments converted", offsetof(am_stats_t, segments_converted)},
   };
   for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
     am_line_str(&l, "amalloc: ");

@@ -318,6 +318,7 @@ typedef struct am_global_s {
   _Atomic(size_t) stat_threads;       /* heaps created */
   _Atomic(size_t) stat_abandoned;     /* segments abandoned at thread exit */
   _Atomic(size_t) stat_reclaimed;     /* abandoned segments taken over */
+  _Atomic(size_t) stat_converted;     /* empty segments given the other kind */
   _Atomic(size_t) stat_purged_bytes;  /* bytes given back with madvise */
 } am_global_t;
 

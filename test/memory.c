@@ -12,6 +12,8 @@
  *            exit leave under 8 MiB of RSS residue.
  *   options  am_option_get/set round trips and refuses bad values.
  *   stats    am_stats_get: per-class mallocs, frees and live blocks, large blocks, follow the test.
+ *   convert  empty segments change kind: freed medium blocks' memory holds small blocks next
+ *            without new segments, and the other way round.
  *   thp      (run with AMALLOC_THP=1) 128 MiB of small blocks are mostly in huge pages
  *            (AnonHugePages in /proc/self/smaps_rollup).
  *   hugetlb  (run with AMALLOC_HUGETLB=1 and huge pages reserved; test/hugetlb.sh) 64 MiB of
@@ -291,6 +293,60 @@ static void test_populate(void) {
   am_free(p);
 }
 
+/* Fills n blocks of `size` bytes (each with its own pattern in its first and last bytes). */
+static void fill_blocks(void **v, size_t n, size_t size) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char *p = v[i] = am_malloc(size);
+    CHECK(p != NULL);
+    if (p == NULL) continue;
+    memset(p, (int)(i & 0xff), 64);
+    p[size - 1] = (unsigned char)(i * 7);
+  }
+}
+static void check_and_free(void **v, size_t n, size_t size) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char *p = v[i];
+    if (p == NULL) continue;
+    CHECK(p[0] == (unsigned char)(i & 0xff) && p[63] == (unsigned char)(i & 0xff));
+    CHECK(p[size - 1] == (unsigned char)(i * 7));
+    am_free(p);
+  }
+}
+
+/* An empty segment of one kind serves the other: the memory of freed medium blocks (64 KiB)
+ * holds small blocks (1 KiB) next, without new segments, and then the other way round. With the
+ * purge off, so that nothing is unmapped meanwhile. */
+static void test_convert(void) {
+  long old = am_option_get(AM_OPTION_PURGE_DELAY_MS);
+  CHECK_EQ(am_option_set(AM_OPTION_PURGE_DELAY_MS, -1), 0);
+  enum { NM = 200, NS = 16 * 1024 };    /* 200 x 64 KiB: 13 medium slabs, 4 segments;
+                                           16,384 x 1 KiB = 16 MiB: 4+ small segments */
+  static void *med[NM], *sml[NS];
+  am_stats_t a, b, c, d;
+  a.size = b.size = c.size = d.size = sizeof(am_stats_t);
+  fill_blocks(med, NM, 64 * 1024);
+  check_and_free(med, NM, 64 * 1024);   /* 2-3 medium segments are empty now (one slab, the
+                                           class's current one, stays) */
+  CHECK_EQ(am_stats_get(&a), 0);
+  fill_blocks(sml, NS, 1024);
+  CHECK_EQ(am_stats_get(&b), 0);
+  printf("convert: medium -> small: %zu segments converted, %zu mapped\n",
+         b.segments_converted - a.segments_converted, b.segments - a.segments);
+  CHECK(b.segments_converted - a.segments_converted >= 2);
+  CHECK(b.segments - a.segments <= 2);  /* without conversion: 4 */
+  check_and_free(sml, NS, 1024);
+  CHECK_EQ(am_stats_get(&c), 0);
+  fill_blocks(med, NM, 64 * 1024);
+  CHECK_EQ(am_stats_get(&d), 0);
+  printf("convert: small -> medium: %zu segments converted, %zu mapped\n",
+         d.segments_converted - c.segments_converted, d.segments - c.segments);
+  CHECK(d.segments_converted - c.segments_converted >= 2);
+  CHECK(d.segments == c.segments);
+  check_and_free(med, NM, 64 * 1024);
+  CHECK_EQ(am_option_set(AM_OPTION_PURGE_DELAY_MS, old), 0);
+  CHECK_EQ(am_malloc_trim(0), 1);
+}
+
 /* am_stats_get: per-class counts follow what the test does. */
 static void test_stats(void) {
   am_stats_t st0, st1, st2;
@@ -331,6 +387,7 @@ int main(int argc, char **argv) {
   const char *which = argc > 1 ? argv[1] : "all";
   bool all = strcmp(which, "all") == 0;
   if (all || !strcmp(which, "options")) test_options();
+  if (all || !strcmp(which, "convert")) test_convert();
   if (all || !strcmp(which, "stats")) test_stats();
   if (all || !strcmp(which, "large")) test_large();
   if (all || !strcmp(which, "delay")) test_delay();
