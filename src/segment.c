@@ -355,9 +355,9 @@ static am_segment_t *am_segment_find_empty(am_heap_t *heap, am_segment_kind_t ki
  * of that list. Its resident free slots stay resident and are preferred by the next slot
  * allocations, so memory a program freed in one phase (say, 16-64 KiB blocks, MEDIUM) serves its
  * next phase (small blocks) without new page faults and without adding to the peak RSS, and no
- * segment is mapped or unmapped meanwhile (frag: 78 segments converted, page faults 296k -> 281k). The dirty marks are
- * carried over slot by slot (a 1 MiB slot is 16 small slots). Not in the secure build, whose
- * slots end in guard pages. */
+ * segment is mapped or unmapped meanwhile (frag: 78 segments converted, page faults 296k ->
+ * 281k). The dirty marks are carried over slot by slot (a 1 MiB slot is 16 small slots). Not
+ * in the secure build, whose slots end in guard pages. */
 static void am_segment_convert(am_heap_t *heap, am_segment_t *seg, am_segment_kind_t kind) {
   am_assert(seg->slabs_used == 0 && seg->kind != kind);
   am_seglist_remove(heap, seg);
