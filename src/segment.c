@@ -102,6 +102,20 @@ static void am_seglist_push_back(am_heap_t *heap, am_segment_t *seg) {
 
 /* ---- mapping and unmapping -------------------------------------------------------------- */
 
+/* A mask with a bit for each of the segment's slots. */
+static uint64_t am_segment_all_slots(const am_segment_t *seg) {
+  return seg->slab_count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << seg->slab_count) - 1);
+}
+
+/* Lays the segment out as `kind` with every slot free (a new segment, or an empty one that
+ * changes kind; the caller sets the dirty marks). */
+static void am_segment_set_kind(am_segment_t *seg, am_segment_kind_t kind) {
+  seg->kind = (uint8_t)kind;
+  seg->slab_shift = kind == AM_SEGMENT_SMALL ? AM_SMALL_SLAB_SHIFT : AM_MEDIUM_SLAB_SHIFT;
+  seg->slab_count = (uint16_t)(AM_SEGMENT_SIZE >> seg->slab_shift);
+  seg->free_mask = am_segment_all_slots(seg);
+}
+
 static am_segment_t *am_segment_map(am_heap_t *heap, am_segment_kind_t kind) {
   unsigned flags = am_option(AM_OPTION_POPULATE) ? AM_OS_POPULATE : 0;
   am_segment_t *seg = NULL;
@@ -123,10 +137,7 @@ static am_segment_t *am_segment_map(am_heap_t *heap, am_segment_kind_t kind) {
   if (hugetlb) am_stat_add(&am_g.stat_hugetlb_segments, 1);
   seg->hugetlb = hugetlb;
   /* fresh anonymous memory is zero: only the non-zero fields are set */
-  seg->kind = (uint8_t)kind;
-  seg->slab_shift = kind == AM_SEGMENT_SMALL ? AM_SMALL_SLAB_SHIFT : AM_MEDIUM_SLAB_SHIFT;
-  seg->slab_count = (uint16_t)(AM_SEGMENT_SIZE >> seg->slab_shift);
-  seg->free_mask = seg->slab_count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << seg->slab_count) - 1);
+  am_segment_set_kind(seg, kind);
   seg->map_size = AM_SEGMENT_SIZE;
   seg->cookie = (uintptr_t)seg ^ am_g.secret;
   /* every descriptor, not only this kind's: an empty segment may change kind (am_segment_convert) */
@@ -177,8 +188,7 @@ static size_t am_segment_purge_locked(am_segment_t *seg) {
   if (dirty == 0) return 0;
   if (seg->thp) {
     size_t half = seg->slab_count / 2;
-    uint64_t upper = (seg->slab_count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << seg->slab_count) - 1)) &
-                     ~(((uint64_t)1 << half) - 1);
+    uint64_t upper = am_segment_all_slots(seg) & ~(((uint64_t)1 << half) - 1);
     if ((seg->free_mask & upper) == upper && (dirty & upper) != 0) {
       if (_am_os_purge((uint8_t *)seg + AM_SEGMENT_SIZE / 2, AM_SEGMENT_SIZE / 2)) released += AM_SEGMENT_SIZE / 2;
       seg->dirty_mask &= ~upper;
@@ -371,10 +381,7 @@ static void am_segment_convert(am_heap_t *heap, am_segment_t *seg, am_segment_ki
     for (size_t i = 0; i < AM_SLABS_MAX / ratio; i++)
       if ((dirty >> (i * ratio)) & ((((uint64_t)1 << ratio) - 1))) mapped |= (uint64_t)1 << i;
   }
-  seg->kind = (uint8_t)kind;
-  seg->slab_shift = kind == AM_SEGMENT_SMALL ? AM_SMALL_SLAB_SHIFT : AM_MEDIUM_SLAB_SHIFT;
-  seg->slab_count = (uint16_t)(AM_SEGMENT_SIZE >> seg->slab_shift);
-  seg->free_mask = seg->slab_count == 64 ? ~(uint64_t)0 : (((uint64_t)1 << seg->slab_count) - 1);
+  am_segment_set_kind(seg, kind);
   seg->dirty_mask = mapped;             /* (non-zero iff it was: dirty_segments stays right) */
   am_seg_unlock(seg);
   am_seglist_push_front(heap, seg);
