@@ -18,6 +18,12 @@ am_inline void am_ensure_init(void) {
   if (am_unlikely(atomic_load_explicit(&am_g.init_state, memory_order_acquire) != 2)) _am_process_init();
 }
 
+/* The request the allocator serves for `size` bytes: the secure build adds room for its canary
+ * to anything that may come from a size class (AM_CANARY_SIZE is 0 in other builds). */
+am_inline size_t am_request(size_t size) {
+  return (AM_CANARY_SIZE != 0 && size <= AM_MEDIUM_MAX) ? size + AM_CANARY_SIZE : size;
+}
+
 /* The current slab of the class had no free block: the slow path, out of line (a tail call,
  * so the fast path needs no stack frame). The class is computed again here, because before
  * the process is initialised the class tables are still zero (the first allocation of a
@@ -27,35 +33,35 @@ static am_noinline void *am_heap_malloc_miss(am_heap_t *heap, size_t size) {
   return _am_heap_malloc_generic(heap, am_size_class(size));
 }
 
-/* A block of `size` <= AM_MEDIUM_MAX bytes from `heap`. */
+/* A block for a request of `size` <= AM_MEDIUM_MAX bytes from `heap` (size already
+ * am_request's). */
 am_inline void *am_heap_malloc_small(am_heap_t *heap, size_t size) {
   size_t cls = am_size_class(size);
   am_slab_t *slab = heap->current[cls];
   am_block_t *b = slab->free;
-  if (am_likely(b != NULL)) {
-    slab->free = am_block_next(slab, b);
-    if (AM_CHECKS) b->mark = 0;
-    slab->used++;
-    heap->stat_mallocs[cls]++;
-    return b;
-  }
+  if (am_likely(b != NULL)) return am_slab_pop(heap, slab, b, cls);
   return am_heap_malloc_miss(heap, size);
 }
 
-/* Above 1 KiB: a size class up to AMALLOC_LARGE_THRESHOLD, a mapping of its own above. */
-static am_noinline void *am_malloc_above_table(size_t size, bool zero) {
+/* Above 1 KiB: a size class up to AMALLOC_LARGE_THRESHOLD, a mapping of its own above. `req` is
+ * am_request's; `zero` bytes at the start are cleared (calloc). */
+static am_noinline void *am_malloc_above_table(size_t req, size_t zero) {
   am_ensure_init();
-  if (size <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD)) {
-    void *p = am_heap_malloc_small(am_heap_get(), size);
-    if (zero && p != NULL) memset(p, 0, size);
+  if (req <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD)) {
+    void *p = am_heap_malloc_small(am_heap_get(), req);
+    if (zero != 0 && p != NULL) memset(p, 0, zero);
     return p;
   }
-  return _am_large_alloc(size, 0, zero);   /* a fresh mapping is already zero */
+#if AM_SECURE
+  am_secure_alloc_tick(am_heap_get());
+#endif
+  return _am_large_alloc(req, 0, zero != 0);   /* a fresh mapping is already zero */
 }
 
 AM_EXPORT void *am_malloc(size_t size) {
+  size = am_request(size);
   if (am_likely(size <= AM_TABLE_MAX)) return am_heap_malloc_small(am_heap_get(), size);
-  return am_malloc_above_table(size, false);
+  return am_malloc_above_table(size, 0);
 }
 
 AM_EXPORT void *am_calloc(size_t count, size_t size) {
@@ -64,38 +70,28 @@ AM_EXPORT void *am_calloc(size_t count, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (am_likely(total <= AM_TABLE_MAX)) {
-    void *p = am_heap_malloc_small(am_heap_get(), total);
+  size_t req = am_request(total);
+  if (am_likely(req <= AM_TABLE_MAX)) {
+    void *p = am_heap_malloc_small(am_heap_get(), req);
     if (am_likely(p != NULL)) memset(p, 0, total);
     return p;
   }
-  return am_malloc_above_table(total, true);
+  return am_malloc_above_table(req, total);
 }
 
 /* ---- free ------------------------------------------------------------------------------- */
 
 /* The checks every build makes (README "Misuse checks"):
  *   - the pointer's segment must be on the segment map (else: not allocated by amalloc);
- *   - a small block's offset in its slab must be a multiple of the block size (else: a pointer
- *     inside a block), tested without a division: (p - start) * magic < magic;
- *   - a free block carries a mark, a per-process random key, in its second word; malloc
- *     clears it. Freeing a block that carries its mark is a double free (the
- *     owner confirms by finding it on the slab's lists; the chance that live data equals the
- *     mark is 2^-64).
+ *   - a small block's offset in its slab must be a multiple of the block size and below the
+ *     part of the slab carved so far (else: a pointer inside a block, or one never handed out),
+ *     tested without a division (internal.h: am_slab_interior);
+ *   - a free block carries its mark (internal.h: am_block_mark, bound to the block's address
+ *     and its slab's life) in its second word; malloc clears it. Freeing a block that carries
+ *     its mark is a double free: the owner confirms by finding it on the slab's lists, another
+ *     thread trusts the mark (live data equals it with probability 2^-64; no copy of bytes a
+ *     program can read produces it).
  */
-
-/* The mark a free block carries: the process's random key (the same for every block, which
- * saves an instruction on the fast path; live data equals it with probability 2^-64). */
-am_inline uintptr_t am_block_mark(const void *b) {
-  (void)b;
-  return am_g.free_key;
-}
-
-/* True when p is not the start of a block of `slab` (or lies before its first block). */
-am_inline bool am_slab_interior(const am_slab_t *slab, const void *p) {
-  uint64_t off = (uint64_t)((const uint8_t *)p - slab->start);
-  return (off >> AM_SEGMENT_SHIFT) != 0 || off * slab->magic >= slab->magic;
-}
 
 /* Returns the slab of small/medium block p in seg, after the checks; `fn` names the API for
  * the message. A pointer into a slot that holds no slab was freed with its whole slab: for
@@ -107,7 +103,11 @@ static am_slab_t *am_checked_slab(am_segment_t *seg, const void *p, const char *
       _am_fatal_in(fn, AM_E_INTERIOR, p);
     _am_fatal_in(fn, strcmp(fn, "free") == 0 ? AM_E_DOUBLE : AM_E_FREED, p);
   }
-  if (am_unlikely(am_slab_interior(slab, p))) _am_fatal_in(fn, AM_E_INTERIOR, p);
+  uint64_t off = (uint64_t)((const uint8_t *)p - slab->start);
+  if (am_unlikely(off >= (uint64_t)slab->reserved * slab->bsize || off * slab->magic >= slab->magic))
+    _am_fatal_in(fn, AM_E_INTERIOR, p);
+  /* on the block grid, but never carved: never handed out */
+  if (am_unlikely(off >= am_slab_limit(slab))) _am_fatal_in(fn, AM_E_FOREIGN, p);
   return slab;
 }
 
@@ -130,23 +130,32 @@ static am_cold am_noinline void am_free_marked(am_slab_t *slab, am_block_t *b) {
     if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
   n = 0;
   for (am_block_t *q = am_remote_top(atomic_load_explicit(am_slab_remote(slab), memory_order_acquire));
-       q != NULL && n <= slab->capacity;
+       q != NULL && q != AM_REMOTE_RECLAIMED && n <= slab->capacity;
        q = am_block_next(slab, q), n++)
     if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
+}
+
+/* Pushes b on the owner's free list (the secure build: at the head or behind it, at random). */
+am_inline void am_slab_push(am_heap_t *heap, am_slab_t *slab, am_block_t *b) {
+#if AM_SECURE
+  am_secure_push(heap, slab, b);
+#else
+  (void)heap;
+  am_block_set_next(slab, b, slab->free);
+  slab->free = b;
+#endif
 }
 
 /* A local free of a block that carries its mark: abort if it is a double free, else (live data
  * equal to the mark) finish the free as the fast path would. */
 static am_cold am_noinline void am_free_local_marked(am_heap_t *heap, am_slab_t *slab, am_block_t *b) {
   am_free_marked(slab, b);
-  am_block_set_next(slab, b, slab->free);
-  b->mark = am_block_mark(b);
-  slab->free = b;
+  am_slab_push(heap, slab, b);
   if (--slab->used == 0 || slab->state != AM_SLAB_AVAIL) _am_heap_free_slow(heap, slab);
 }
 
 /* Free of a block the calling thread does not own: a large block, or a block of another
- * thread's (or an abandoned) segment, which goes on the slab's atomic remote list. */
+ * thread's (or an abandoned) segment, which goes on the slab's atomic remote stack. */
 static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   if (seg->kind == AM_SEGMENT_LARGE) {
     _am_large_free(seg, p);
@@ -154,44 +163,50 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   }
   am_slab_t *slab = am_checked_slab(seg, p, "free");
   am_block_t *b = p;
-  /* Not the owner: the owner's lists cannot be walked from here, so the mark decides. */
-  if (AM_CHECKS && am_unlikely(b->mark == am_block_mark(b))) _am_fatal_in("free", AM_E_DOUBLE, p);
-  if (AM_CHECKS) b->mark = am_block_mark(b);
-  /* Flag the segment before the push: once the block is on the list the owner may find the
-   * segment empty and unmap it, so nothing may touch the segment after the push. */
-  if (atomic_load_explicit(&seg->remote_pending, memory_order_relaxed) == 0)
-    atomic_store_explicit(&seg->remote_pending, 1, memory_order_relaxed);
+  uintptr_t mark = am_block_mark(slab, b);
+  /* Not the owner: the owner's lists cannot be walked from here, so the mark decides (the
+   * secure build checked the block when it entered the quarantine). */
+  if (AM_CHECKS && !AM_SECURE && am_unlikely(b->mark == mark)) _am_fatal_in("free", AM_E_DOUBLE, p);
+  if (AM_CHECKS) b->mark = mark;
+  /* Announce the block before the push (types.h: remote_pending): once the block is on the
+   * stack the owner may collect it, find the segment empty and unmap it, so nothing may touch
+   * the segment after the push. */
+  atomic_fetch_add_explicit(&seg->remote_pending, 1, memory_order_relaxed);
   _Atomic(uintptr_t) *remote = am_slab_remote(slab);
+  size_t reserved = slab->reserved;
   uintptr_t head = atomic_load_explicit(remote, memory_order_relaxed);
   do {
     /* a slab holds at most 4096 blocks: a longer stack means blocks freed twice */
-    if (am_unlikely(am_remote_count(head) >= slab->reserved))
+    if (am_unlikely(am_remote_count(head) >= reserved))
       _am_fatal_in("free", AM_E_OVERFREED, p);
     am_block_set_next(slab, b, am_remote_top(head));
   } while (!atomic_compare_exchange_weak_explicit(remote, &head, am_remote_word(b, am_remote_count(head) + 1),
                                                   memory_order_release, memory_order_relaxed));
+  /* The stack now holds every block of the slab: no block of it is live, and its owner may be
+   * idle (blocked, or only using other slabs) for as long as it likes. A purge pass gives such
+   * slabs' pages back (segment.c am_reclaim_full_stacks). (A process-wide flag: the segment
+   * must not be touched after the push.) */
+  if (am_unlikely(am_remote_count(head) + 1 == reserved) &&
+      atomic_load_explicit(&am_g.remote_full, memory_order_relaxed) == 0)
+    atomic_store_explicit(&am_g.remote_full, 1, memory_order_relaxed);
 }
 
-AM_EXPORT void am_free(void *p) {
-  am_segment_t *seg = am_ptr_segment(p);
-  if (am_unlikely(!am_segmap_contains(seg))) {
-    am_free_unknown(p);
-    return;
-  }
+/* The free of small/medium block p (of seg) after any secure-build step: pushed on the owner's
+ * free list, or handed to am_free_generic. */
+am_inline void am_free_block(am_segment_t *seg, void *p) {
   am_heap_t *heap = am_heap_get();
   if (am_likely(atomic_load_explicit(&seg->heap, memory_order_relaxed) == heap)) {
     am_slab_t *slab = am_segment_slab_of(seg, p);
     am_block_t *b = p;
-    uintptr_t mark = am_block_mark(b);
-    /* (a slot without a slab has magic 0 or a stale one; its state is caught below) */
-    if (AM_CHECKS && am_unlikely(am_slab_interior(slab, p))) am_free_bad(seg, p);
-    if (AM_CHECKS && am_unlikely(b->mark == mark)) {
+    uintptr_t mark = am_block_mark(slab, b);
+    /* (the secure build checked the block when it entered the quarantine) */
+    if (AM_CHECKS && !AM_SECURE && am_unlikely(am_slab_interior(slab, p))) am_free_bad(seg, p);
+    if (AM_CHECKS && !AM_SECURE && am_unlikely(b->mark == mark)) {
       am_free_local_marked(heap, slab, b);     /* a tail call: the fast path keeps no frame */
       return;
     }
-    am_block_set_next(slab, b, slab->free);
+    am_slab_push(heap, slab, b);
     if (AM_CHECKS) b->mark = mark;
-    slab->free = b;
     if (am_unlikely(--slab->used == 0 || slab->state != AM_SLAB_AVAIL)) {
       /* the current slab of its class stays even when empty (what the slow path would decide,
        * without the call: a loop that allocates and frees one block lands here every time);
@@ -207,9 +222,28 @@ AM_EXPORT void am_free(void *p) {
   am_free_generic(seg, p);
 }
 
+AM_INTERNAL void _am_free_block(am_segment_t *seg, void *p) { am_free_block(seg, p); }
+
+AM_EXPORT void am_free(void *p) {
+  am_segment_t *seg = am_ptr_segment(p);
+  if (am_unlikely(!am_segmap_contains(seg))) {
+    am_free_unknown(p);
+    return;
+  }
+#if AM_SECURE
+  if (seg->kind != AM_SEGMENT_LARGE) {
+    p = am_secure_quarantine(seg, p);     /* checks p; the block leaving the quarantine, if any */
+    if (p == NULL) return;
+    seg = am_ptr_segment(p);
+  }
+#endif
+  am_free_block(seg, p);
+}
+
 /* ---- sizes ------------------------------------------------------------------------------ */
 
-/* The usable size of block p, after the checks (`fn` names the API for messages). */
+/* The usable size of block p as the program sees it, after the checks (`fn` names the API for
+ * messages). */
 static size_t am_usable_checked(const void *p, const char *fn) {
   am_segment_t *seg = am_ptr_segment(p);
   if (am_unlikely(!am_segmap_contains(seg))) _am_fatal_in(fn, AM_E_FOREIGN, p);
@@ -218,14 +252,18 @@ static size_t am_usable_checked(const void *p, const char *fn) {
     return seg->large_size;
   }
   am_slab_t *slab = am_checked_slab(seg, p, fn);
+#if AM_SECURE
+  am_secure_check_block(seg, slab, p, fn);
+#else
   uintptr_t mark = ((const am_block_t *)p)->mark;
 #if AM_VALGRIND
   /* the word is the program's data, maybe never written: not an error of the program's */
   VALGRIND_MAKE_MEM_DEFINED(&mark, sizeof(mark));
 #endif
-  if (AM_CHECKS && am_unlikely(mark == am_block_mark(p)))
+  if (AM_CHECKS && am_unlikely(mark == am_block_mark(slab, p)))
     _am_fatal_in(fn, strcmp(fn, "free") == 0 ? AM_E_DOUBLE : AM_E_FREED, p);
-  return slab->bsize;
+#endif
+  return slab->bsize - AM_CANARY_SIZE;
 }
 
 AM_EXPORT size_t am_malloc_usable_size(const void *p) {
@@ -236,12 +274,13 @@ AM_EXPORT size_t am_malloc_usable_size(const void *p) {
 /* The checks of free_sized(p, n) (`fn` names the caller: "free_sized", or "free" for a sized
  * operator delete): n must be a size that could have given this block: at most its usable size
  * and, above 32 bytes, at least half of it (the smallest request malloc or an in-place realloc
- * leaves in a block); for a large block, within the last page. */
+ * leaves in a block); for a large block, within the last page (plus the canary the secure
+ * build added to a request that was near the largest class). */
 AM_INTERNAL void _am_free_sized_check(void *p, size_t size, const char *fn) {
   size_t usable = am_usable_checked(p, fn);
   bool large = usable > (size_t)AM_MEDIUM_MAX || am_ptr_segment(p)->kind == AM_SEGMENT_LARGE;
   bool ok = size <= usable &&
-            (large ? size + am_g.page_size > usable : (usable <= 32 || size >= usable / 2));
+            (large ? size + am_g.page_size + AM_CANARY_SIZE > usable : (usable <= 32 || size >= usable / 2));
   if (am_unlikely(!ok)) _am_fatal_in(fn, AM_E_SIZE, p);
 }
 
@@ -285,13 +324,17 @@ static void *am_malloc_aligned(size_t align, size_t size) {
     return am_malloc(size);
   }
   am_ensure_init();
-  if (align <= AM_CLASS_ALIGN_MAX && size <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD)) {
-    for (size_t cls = am_size_class(size < align ? align : size); cls < AM_CLASS_COUNT; cls++) {
+  size_t req = am_request(size);
+  if (align <= AM_CLASS_ALIGN_MAX && req <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD)) {
+    for (size_t cls = am_size_class(req < align ? align : req); cls < AM_CLASS_COUNT; cls++) {
       if ((am_class_size[cls] & (align - 1)) == 0)
         return am_heap_malloc_small(am_heap_get(), am_class_size[cls]);
     }
   }
-  return _am_large_alloc(size, align, false);
+#if AM_SECURE
+  am_secure_alloc_tick(am_heap_get());
+#endif
+  return _am_large_alloc(req, align, false);
 }
 
 AM_EXPORT int am_posix_memalign(void **out, size_t align, size_t size) {

@@ -4,8 +4,8 @@
  * heap->current[cls], the slab the malloc fast path pops from. Slabs that had no free block
  * when the slow path looked at them move to heap->full. Blocks come back three ways:
  *   - freed by the owning thread: pushed on slab->free (fast path, no atomics);
- *   - freed by another thread: pushed on the slab's atomic remote stack, and the segment's
- *     remote_pending flag set; the owner collects them in the slow path;
+ *   - freed by another thread: pushed on the slab's atomic remote stack, announced in the
+ *     segment's remote_pending count first; the owner collects them in the slow path;
  *   - at thread exit the heap's segments are abandoned, and another heap adopts them.
  *
  * Policy: a slab whose last block is freed is given back to its segment, unless it is the
@@ -25,21 +25,27 @@ AM_TLS am_heap_t *am_tls_heap = &am_heap_empty;
 
 /* ---- slabs ------------------------------------------------------------------------------ */
 
-/* Carves up to AM_EXTEND_BYTES more blocks onto the free list (in address order; in the
- * secure build in a random order, each carrying its free mark, so that malloc's mark check
- * holds for every block on a free list). */
+/* Carves up to AM_EXTEND_BYTES more blocks onto the free list (in address order; in the secure
+ * build at least AM_SECURE_MIN_CARVE blocks, in a random order). Every carved block carries its
+ * free mark, like every block on a free list, so that a free of a block that was carved but
+ * never handed out is a double free, and the secure build's pop check holds for every block. */
 static void am_slab_extend(am_slab_t *slab) {
   size_t bsize = slab->bsize;
   size_t n = AM_EXTEND_BYTES / bsize;
   if (n == 0) n = 1;
+#if AM_SECURE
+  if (n < AM_SECURE_MIN_CARVE) n = AM_SECURE_MIN_CARVE;
+#endif
   size_t left = (size_t)slab->reserved - (size_t)slab->capacity;
   if (n > left) n = left;
+  if (n == 0) return;
   uint8_t *first = slab->start + (size_t)slab->capacity * bsize;
   /* valgrind builds: a carved block's two free-list words become addressable; the rest of the
    * slab stays no-access until a block is handed out (valgrind.c) */
   for (size_t i = 0; i < n; i++) VALGRIND_MAKE_MEM_UNDEFINED(first + i * bsize, sizeof(am_block_t));
 #if AM_SECURE
   uint16_t order[AM_EXTEND_BYTES / 16];
+  _Static_assert(AM_EXTEND_BYTES / 16 >= AM_SECURE_MIN_CARVE, "room for the shuffle");
   for (size_t i = 0; i < n; i++) order[i] = (uint16_t)i;
   uint64_t bits = 0;
   for (size_t i = n - 1; i > 0; i--) {          /* Fisher-Yates, 16 random bits a draw */
@@ -55,29 +61,37 @@ static void am_slab_extend(am_slab_t *slab) {
   for (size_t i = 0; i < n; i++) {
     am_block_t *b = (am_block_t *)(first + (size_t)order[i] * bsize);
     am_block_set_next(slab, b, list);
-    b->mark = am_g.free_key;
+    b->mark = am_block_mark(slab, b);
     list = b;
   }
   slab->free = list;
 #else
   uint8_t *p = first;
-  for (size_t i = 1; i < n; i++, p += bsize) am_block_set_next(slab, (am_block_t *)p, (am_block_t *)(p + bsize));
+  for (size_t i = 1; i < n; i++, p += bsize) {
+    am_block_set_next(slab, (am_block_t *)p, (am_block_t *)(p + bsize));
+    if (AM_CHECKS) ((am_block_t *)p)->mark = am_block_mark(slab, p);
+  }
   am_block_set_next(slab, (am_block_t *)p, slab->free);
+  if (AM_CHECKS) ((am_block_t *)p)->mark = am_block_mark(slab, p);
   slab->free = (am_block_t *)first;
 #endif
   slab->capacity = (uint16_t)(slab->capacity + n);
+  am_slab_set_limit(slab, (uint32_t)((size_t)slab->capacity * bsize));
 }
 
-AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls) {
-  (void)seg;
+AM_INTERNAL void _am_slab_init(am_heap_t *heap, am_slab_t *slab, size_t cls) {
   slab->bsize = am_class_size[cls];
   slab->magic = UINT64_MAX / slab->bsize + 1;
   slab->cls = (uint8_t)cls;
   slab->used = 0;
   slab->capacity = 0;
+  am_slab_set_limit(slab, 0);
   slab->free = NULL;
   slab->next = slab->prev = NULL;
   slab->state = AM_SLAB_AVAIL;
+  /* unique per slab life: the count never repeats and _am_mix64 is a bijection */
+  (void)heap;
+  slab->mark_key = _am_mix64(am_g.free_key ^ atomic_fetch_add_explicit(&am_g.slab_inits, 1, memory_order_relaxed));
 #if AM_SECURE
   slab->key = _am_secure_random();
 #endif
@@ -89,8 +103,10 @@ AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls) {
 /* Moves blocks freed by other threads onto the free list. Returns how many. The stack's word
  * says how many blocks it holds; when the free list is empty (malloc's slow path, full slabs)
  * the stack simply becomes the free list, without touching its blocks. Otherwise, and always in
- * the secure build, the blocks are walked to find the tail, and the walk must end after exactly
- * that many blocks (else the stack was corrupted, or a block was freed twice at once). */
+ * the secure build (which checks every link it follows), the blocks are walked to find the
+ * tail, and the walk must end after exactly that many blocks (else the stack was corrupted, or
+ * a block was freed twice at once). The segment's announced count drops by what was taken
+ * (types.h: remote_pending). */
 AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
   _Atomic(uintptr_t) *remote = am_slab_remote(slab);
   if (atomic_load_explicit(remote, memory_order_relaxed) == 0) return 0;
@@ -98,19 +114,33 @@ AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
   am_block_t *list = am_remote_top(w);
   size_t n = am_remote_count(w);
   if (list == NULL) return 0;
+  atomic_fetch_sub_explicit(&am_slab_segment(slab)->remote_pending, (uint32_t)n, memory_order_relaxed);
   if (am_unlikely(n == 0 || n > slab->used)) _am_fatal_in("free", AM_E_OVERFREED, list);
+  if (list == AM_REMOTE_RECLAIMED) {
+    /* every block was on the stack and a purger gave the pages back (they read as zero): the
+     * slab starts afresh and carves its blocks again */
+    am_assert(n == slab->reserved && slab->free == NULL);
+    slab->used = (uint16_t)(slab->used - n);
+    slab->free = NULL;
+    slab->capacity = 0;
+    am_slab_set_limit(slab, 0);
+    VALGRIND_MAKE_MEM_NOACCESS(slab->start, (size_t)slab->reserved * slab->bsize);
+    return n;
+  }
   if (AM_SECURE || slab->free != NULL) {
     am_block_t *tail = list;
     for (size_t i = 1; i < n; i++) {
       tail = am_block_next(slab, tail);
       if (am_unlikely(tail == NULL)) break;
+      if (AM_SECURE && am_unlikely(am_slab_interior(slab, tail)))
+        _am_fatal("free: corrupted free list (a link of the list of blocks freed by other threads)", tail);
     }
     if (am_unlikely(tail == NULL || am_block_next(slab, tail) != NULL))
       _am_fatal("free: double free (the list of blocks freed by other threads is corrupt)", list);
     am_block_set_next(slab, tail, slab->free);
   }
   slab->free = list;
-  slab->used -= (uint32_t)n;
+  slab->used = (uint16_t)(slab->used - n);
   return n;
 }
 
@@ -172,24 +202,26 @@ AM_INTERNAL void _am_heap_unlink_slab(am_heap_t *heap, am_slab_t *slab) {
   slab->next = slab->prev = NULL;
 }
 
-/* Looks for full slabs that other threads have freed blocks into, in the segments flagged
- * by a remote free, and queues them again. Returns how many slabs were queued. */
+/* Collects what other threads freed into the heap's slabs, in the segments whose announced
+ * count (types.h: remote_pending) is not zero: full slabs with blocks again are queued, slabs
+ * left without a live block are given back (unless current). Returns how many full slabs were
+ * queued. */
 static size_t am_heap_collect_remote(am_heap_t *heap) {
   size_t queued = 0;
   for (size_t kind = 0; kind < 2; kind++) {
     for (am_segment_t *seg = heap->segments[kind]; seg != NULL;) {
       am_segment_t *next = seg->next;   /* seg may be unmapped below */
       if (atomic_load_explicit(&seg->remote_pending, memory_order_relaxed) != 0) {
-        atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
         for (size_t i = 0; i < seg->slab_count; i++) {
           am_slab_t *slab = &seg->slabs[i];
-          if (slab->state != AM_SLAB_FULL) continue;
+          if (slab->state == AM_SLAB_FREE) continue;
           if (atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed) == 0) continue;
-          _am_heap_unlink_slab(heap, slab);
           _am_slab_collect(slab);
-          if (slab->used == 0) {
+          if (slab->used == 0 && heap->current[slab->cls] != slab) {
+            _am_heap_unlink_slab(heap, slab);
             if (_am_segment_slab_free(heap, slab)) break;  /* the segment is gone */
-          } else {
+          } else if (slab->state == AM_SLAB_FULL) {
+            _am_heap_unlink_slab(heap, slab);
             _am_heap_queue_slab(heap, slab);
             queued++;
           }
@@ -213,7 +245,8 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
       return NULL;
     }
   }
-  am_purge_maybe();
+  if (am_unlikely((++heap->purge_ticks & 63) == 0)) _am_heap_tick(heap);
+  else am_purge_maybe();
   bool revived = false;
   for (;;) {
     am_slab_t *slab = heap->current[cls];
@@ -221,13 +254,7 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
       if (slab->free == NULL) _am_slab_collect(slab);
       if (slab->free == NULL && slab->capacity < slab->reserved) am_slab_extend(slab);
       am_block_t *b = slab->free;
-      if (b != NULL) {
-        slab->free = am_block_next(slab, b);
-        b->mark = 0;
-        slab->used++;
-        heap->stat_mallocs[cls]++;
-        return b;
-      }
+      if (b != NULL) return am_slab_pop(heap, slab, b, cls);
       /* no free block: park it in the full list */
       _am_heap_unlink_slab(heap, slab);
       _am_heap_full_push(heap, slab);
@@ -243,37 +270,57 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
     return NULL;
   }
   am_queue_push_front(heap, slab);
-  am_block_t *b = slab->free;
-  slab->free = am_block_next(slab, b);
-  b->mark = 0;
-  slab->used++;
-  heap->stat_mallocs[cls]++;
-  return b;
+  return am_slab_pop(heap, slab, slab->free, cls);
 }
 
 /* ---- free slow path --------------------------------------------------------------------- */
 
-/* Every 64th free slow path (or free of the last block of a current slab): a purge pass if one
- * is due, and the heap's long-empty segments unmapped. */
+/* Gives back the current slabs that are empty and whose class has handed out no block since
+ * the last look, at least the purge delay ago: a class used in a burst and never again keeps no
+ * slab (with 1 MiB medium slabs, a burst of every class would otherwise pin tens of MiB). A
+ * class in use keeps its slab, so a loop that allocates and frees one block does not pay a new
+ * slab each time. */
+static void am_heap_release_idle(am_heap_t *heap) {
+  long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+  if (delay < 0) return;
+  int64_t now = _am_clock_ms();
+  if (now < heap->idle_scan_at) return;
+  heap->idle_scan_at = now + (delay > 0 ? delay : 1);
+  for (size_t cls = 0; cls < AM_CLASS_COUNT; cls++) {
+    am_slab_t *slab = heap->current[cls];
+    uint64_t count = heap->stat_mallocs[cls];
+    if (slab != &am_slab_empty && slab->used == 0 && count == heap->idle_mallocs[cls] &&
+        atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed) == 0) {
+      _am_heap_unlink_slab(heap, slab);
+      _am_segment_slab_free(heap, slab);
+    }
+    heap->idle_mallocs[cls] = count;
+  }
+}
+
+/* Every 64th slow path of malloc or free (or free of the last block of a current slab): a purge
+ * pass if one is due, idle current slabs given back, and the heap's long-empty segments
+ * unmapped. */
 AM_INTERNAL am_noinline void _am_heap_tick(am_heap_t *heap) {
   am_purge_maybe();
+  am_heap_release_idle(heap);
   _am_segment_unmap_expired(heap);
 }
 
 /* Called by the local free fast path when a slab became empty or was in the full list. */
 AM_INTERNAL am_noinline void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab) {
   if (am_unlikely(slab->state == AM_SLAB_FREE)) _am_fatal("free: double free", slab->start);
-  if ((++heap->purge_ticks & 63) == 0) _am_heap_tick(heap);
   if (slab->used == 0) {
-    if (slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab) return;  /* keep */
-    _am_heap_unlink_slab(heap, slab);
-    _am_segment_slab_free(heap, slab);
-    return;
-  }
-  if (slab->state == AM_SLAB_FULL) {
+    if (!(slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab)) {   /* (current: kept) */
+      _am_heap_unlink_slab(heap, slab);
+      _am_segment_slab_free(heap, slab);
+    }
+  } else if (slab->state == AM_SLAB_FULL) {
     _am_heap_unlink_slab(heap, slab);
     _am_heap_queue_slab(heap, slab);
   }
+  /* last: the tick may give slabs back, this one included */
+  if ((++heap->purge_ticks & 63) == 0) _am_heap_tick(heap);
 }
 
 /* ---- thread start and exit -------------------------------------------------------------- */

@@ -27,6 +27,9 @@ static void am_fork_child(void) {
   pthread_mutex_init(&am_g.segments_lock, NULL);
   atomic_store_explicit(&am_g.large_lock, 0, memory_order_relaxed);
   _am_segment_fork_child();
+#if AM_SECURE
+  _am_secure_fork_child();
+#endif
 }
 
 /* Lock order: heap_lock, abandoned_lock, segments_lock, then a segment's spin lock; large_lock

@@ -109,10 +109,19 @@ am_inline am_segment_t *am_slab_segment(const am_slab_t *slab) {
  * blocks (each of which another core wrote: a walk is a chain of cache misses). 0 = empty. */
 #define AM_REMOTE_SHIFT AM_ADDRESS_BITS
 #define AM_REMOTE_PTR_MASK (((uintptr_t)1 << AM_REMOTE_SHIFT) - 1)
+/* The slot index of a slab: its descriptor's place in the segment's array. */
+am_inline size_t am_slab_index(const am_slab_t *slab) {
+  return (size_t)(slab - am_slab_segment(slab)->slabs);
+}
 am_inline _Atomic(uintptr_t) *am_slab_remote(const am_slab_t *slab) {
-  return &am_slab_segment(slab)->remote[slab->index];
+  return &am_slab_segment(slab)->remote[am_slab_index(slab)];
 }
 am_inline am_block_t *am_remote_top(uintptr_t w) { return (am_block_t *)(w & AM_REMOTE_PTR_MASK); }
+/* The top of a stack that a purger reclaimed: it found every block of the slab on the stack
+ * (count == reserved), put this in place of the blocks with one compare-and-swap, and gave the
+ * slab's pages back (segment.c am_reclaim_full_stacks). The owner's next collection starts the
+ * slab afresh (heap.c _am_slab_collect). Not an address any block can have. */
+#define AM_REMOTE_RECLAIMED ((am_block_t *)(uintptr_t)16)
 am_inline size_t am_remote_count(uintptr_t w) { return (size_t)(w >> AM_REMOTE_SHIFT); }
 am_inline uintptr_t am_remote_word(am_block_t *top, size_t count) {
   return (uintptr_t)top | ((uintptr_t)count << AM_REMOTE_SHIFT);
@@ -133,6 +142,7 @@ AM_INTERNAL int64_t _am_clock_ms(void);
 am_inline void am_purge_maybe(void) {
   if (am_likely(atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0 &&
                 __atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED) == 0 &&
+                atomic_load_explicit(&am_g.remote_full, memory_order_relaxed) == 0 &&
                 atomic_load_explicit(&am_g.large_cache_count, memory_order_relaxed) == 0))
     return;
   if (am_g.options[AM_OPTION_PURGE_DELAY_MS] < 0) return;
@@ -153,9 +163,11 @@ AM_INTERNAL void _am_heap_queue_slab(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL void _am_heap_unlink_slab(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL void _am_heap_full_push(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab);
-AM_INTERNAL void _am_slab_init(am_segment_t *seg, am_slab_t *slab, size_t cls);
+AM_INTERNAL void _am_slab_init(am_heap_t *heap, am_slab_t *slab, size_t cls);
 
-/* ---- secure.c (AM_SECURE builds) --------------------------------------------------------- */
+/* ---- secure.c (AM_SECURE builds: its hooks in the one allocation path) ------------------- */
+/* Bytes the secure build adds to every request served from a size class: the canary. */
+#define AM_CANARY_SIZE ((size_t)(AM_SECURE ? 8 : 0))
 #if AM_SECURE
 /* A block in the secure build's quarantine holds AM_SECURE_FILL in its first word and from byte
  * 16 to am_secure_fill_end(bsize) (its second word is the free mark); secure.c checks both when
@@ -169,6 +181,7 @@ am_inline size_t am_secure_fill_end(size_t bsize) {
 }
 AM_INTERNAL void _am_secure_thread_done(void);
 AM_INTERNAL uintptr_t _am_secure_random(void);
+AM_INTERNAL void _am_secure_fork_child(void);
 #endif
 
 /* Free-list links: plain pointers, or in the secure build stored xor the slab's random key (a
@@ -191,9 +204,59 @@ am_inline void am_block_set_next(const am_slab_t *slab, am_block_t *b, am_block_
 #endif
 }
 
+/* The mark a free block of `slab` carries in its second word (the double-free check): its
+ * address xor the slab's mark key. The key is unique to this slab's life, so a mark matches
+ * only the one block it was written for, in the one slab life it was written in: bytes a program
+ * copies from a reused block (stale marks of earlier slabs, or of blocks at other addresses) never
+ * match; live data matches only if it holds this exact secret-derived word (2^-64). */
+am_inline uintptr_t am_block_mark(const am_slab_t *slab, const void *b) {
+  return (uintptr_t)b ^ slab->mark_key;
+}
+
+/* A slab's carved extent: written by its owner (slow paths), read by any thread that frees or
+ * measures one of its blocks, so both sides are atomic (relaxed: a block handed to another
+ * thread was carved before the hand-over, which orders the write that covers it; later growth
+ * does not matter to the reader). Plain loads and stores in the generated code. */
+am_inline uint32_t am_slab_limit(const am_slab_t *slab) { return __atomic_load_n(&slab->limit, __ATOMIC_RELAXED); }
+am_inline void am_slab_set_limit(am_slab_t *slab, uint32_t v) { __atomic_store_n(&slab->limit, v, __ATOMIC_RELAXED); }
+
+/* True when p is not the start of a block of `slab` that was ever carved: before block 0, at or
+ * past the carved part (`limit`; 0 in a free slot), or not on the block grid (tested without a
+ * division: (p - start) * magic < magic iff bsize divides p - start). */
+am_inline bool am_slab_interior(const am_slab_t *slab, const void *p) {
+  uint64_t off = (uint64_t)((const uint8_t *)p - slab->start);
+  return off >= am_slab_limit(slab) || off * slab->magic >= slab->magic;
+}
+
+#if AM_SECURE
+static void am_secure_check_pop(am_heap_t *heap, am_slab_t *slab, am_block_t *b, am_block_t *next);
+static void am_secure_handed_out(am_heap_t *heap, am_slab_t *slab, am_block_t *b);
+#endif
+
+/* Hands out block b, the head of slab's free list: the one place every path takes a block
+ * (malloc's fast path, its slow path, a new slab). The secure build checks what it pops (the
+ * block's mark and the decoded link) and scrubs and guards what it hands out. */
+am_inline void *am_slab_pop(am_heap_t *heap, am_slab_t *slab, am_block_t *b, size_t cls) {
+  am_block_t *next = am_block_next(slab, b);
+#if AM_SECURE
+  am_secure_check_pop(heap, slab, b, next);
+#endif
+  slab->free = next;
+  if (AM_CHECKS) b->mark = 0;
+#if AM_SECURE
+  am_secure_handed_out(heap, slab, b);
+#endif
+  slab->used++;
+  heap->stat_mallocs[cls]++;
+  return b;
+}
+
 /* ---- alloc.c ----------------------------------------------------------------------------- */
 AM_INTERNAL void _am_free_sized_check(void *p, size_t size, const char *fn);
 AM_INTERNAL void _am_free_aligned_sized_check(void *p, size_t alignment, size_t size, const char *fn);
+static am_slab_t *am_checked_slab(am_segment_t *seg, const void *p, const char *fn);
+static void am_free_marked(am_slab_t *slab, am_block_t *b);
+AM_INTERNAL void _am_free_block(am_segment_t *seg, void *p);
 
 /* ---- large.c ----------------------------------------------------------------------------- */
 AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero);

@@ -140,8 +140,6 @@ static am_segment_t *am_segment_map(am_heap_t *heap, am_segment_kind_t kind) {
   am_segment_set_kind(seg, kind);
   seg->map_size = AM_SEGMENT_SIZE;
   seg->cookie = (uintptr_t)seg ^ am_g.secret;
-  /* every descriptor, not only this kind's: an empty segment may change kind (am_segment_convert) */
-  for (size_t i = 0; i < AM_SLABS_MAX; i++) seg->slabs[i].index = (uint8_t)i;
 #if AM_SECURE
   /* guard pages: after the header, and the last page of every slot */
   _am_os_guard((uint8_t *)seg + _am_segment_header_size() - am_g.page_size, am_g.page_size);
@@ -158,6 +156,12 @@ static am_segment_t *am_segment_map(am_heap_t *heap, am_segment_kind_t kind) {
   am_stat_add(&am_g.stat_segment_bytes, AM_SEGMENT_SIZE);
   if (am_option(AM_OPTION_PURGE_THREAD)) _am_purge_thread_start();
   return seg;
+}
+
+/* dirty_mask read by the owner without seg->lock, as a hint (a purger clears bits under the
+ * lock, with atomic stores; every other write is the owner's own). */
+static uint64_t am_seg_dirty_hint(const am_segment_t *seg) {
+  return __atomic_load_n(&seg->dirty_mask, __ATOMIC_RELAXED);
 }
 
 static bool am_segment_has_dirty(const am_segment_t *seg) {
@@ -191,7 +195,7 @@ static size_t am_segment_purge_locked(am_segment_t *seg) {
     uint64_t upper = am_segment_all_slots(seg) & ~(((uint64_t)1 << half) - 1);
     if ((seg->free_mask & upper) == upper && (dirty & upper) != 0) {
       if (_am_os_purge((uint8_t *)seg + AM_SEGMENT_SIZE / 2, AM_SEGMENT_SIZE / 2)) released += AM_SEGMENT_SIZE / 2;
-      seg->dirty_mask &= ~upper;
+      __atomic_store_n(&seg->dirty_mask, seg->dirty_mask & ~upper, __ATOMIC_RELAXED);   /* (am_seg_dirty_hint) */
     }
   } else {
     /* one madvise per run of adjacent dirty free slots */
@@ -204,7 +208,7 @@ static size_t am_segment_purge_locked(am_segment_t *seg) {
       uint8_t *start = (uint8_t *)am_align_up((uintptr_t)am_slot_start(seg, i), am_g.page_size);
       uint8_t *end = am_slot_end(seg, j);
       if (end > start && _am_os_purge(start, (size_t)(end - start))) released += (size_t)(end - start);
-      seg->dirty_mask &= ~run;
+      __atomic_store_n(&seg->dirty_mask, seg->dirty_mask & ~run, __ATOMIC_RELAXED);     /* (am_seg_dirty_hint) */
     }
   }
   if (!am_segment_has_dirty(seg)) am_stat_sub(&am_g.dirty_segments, 1);
@@ -229,12 +233,15 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   slab->bsize = 0;
   slab->free = NULL;
   slab->used = 0;
-  slab->capacity = slab->reserved = 0;
+  slab->capacity = 0;
+  am_slab_set_limit(slab, 0);
   slab->next = slab->prev = NULL;
   atomic_store_explicit(am_slab_remote(slab), 0, memory_order_relaxed);
-  uint64_t bit = (uint64_t)1 << slab->index;
+  uint64_t bit = (uint64_t)1 << am_slab_index(slab);
   long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
   am_seg_lock(seg);
+  slab->reserved = 0;                   /* (under the lock: a purger reads it) */
+  seg->remote_full_seen &= ~bit;
   bool had_dirty = am_segment_has_dirty(seg);
   seg->free_mask |= bit;
   seg->dirty_mask |= bit;
@@ -309,7 +316,6 @@ AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab) {
  * passes on with the segment, or the purge pass's sweep of abandoned segments frees it). */
 static void am_segment_adopt(am_heap_t *heap, am_segment_t *seg) {
   atomic_store_explicit(&seg->heap, heap, memory_order_release);
-  atomic_store_explicit(&seg->remote_pending, 0, memory_order_relaxed);
   for (size_t i = 0; i < seg->slab_count; i++) {
     am_slab_t *slab = &seg->slabs[i];
     if (slab->state == AM_SLAB_FREE) continue;
@@ -355,7 +361,7 @@ static am_segment_t *am_segment_find_empty(am_heap_t *heap, am_segment_kind_t ki
   for (am_segment_t *s = heap->segments[kind == AM_SEGMENT_SMALL ? AM_SEGMENT_MEDIUM : AM_SEGMENT_SMALL];
        s != NULL && s->free_mask != 0 && looked < 16; s = s->next, looked++) {
     if (!s->empty_kept || s->slabs_used != 0) continue;
-    if (s->dirty_mask != 0) return s;
+    if (am_seg_dirty_hint(s) != 0) return s;
     if (found == NULL && !dirty_only) found = s;
   }
   return found;
@@ -411,17 +417,17 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
    * the next few with free slots: reusing it touches no fresh pages, and a clean slot taken
    * while dirty ones wait for their purge would add to the peak RSS. (dirty_mask is read
    * without the lock here: a hint; the lock below decides.) */
-  if ((seg->free_mask & seg->dirty_mask) == 0) {
+  if ((seg->free_mask & am_seg_dirty_hint(seg)) == 0) {
     size_t looked = 0;
     for (am_segment_t *s = seg->next; s != NULL && s->free_mask != 0 && looked < 4; s = s->next, looked++) {
-      if ((s->free_mask & s->dirty_mask) != 0) {
+      if ((s->free_mask & am_seg_dirty_hint(s)) != 0) {
         seg = s;
         break;
       }
     }
     /* none: an empty segment of the other kind with resident slots serves better than fresh
      * pages (which would add to the peak RSS while those wait for their purge) */
-    if ((seg->free_mask & seg->dirty_mask) == 0) {
+    if ((seg->free_mask & am_seg_dirty_hint(seg)) == 0) {
       am_segment_t *e = am_segment_find_empty(heap, kind, true);
       if (e != NULL) {
         am_segment_convert(heap, e, kind);
@@ -437,6 +443,10 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   seg->free_mask &= ~((uint64_t)1 << i);
   seg->dirty_mask &= ~((uint64_t)1 << i);
   seg->slabs_used++;
+  am_slab_t *slab = &seg->slabs[i];
+  /* (the layout under the lock: a purger reads `reserved`, am_reclaim_full_stacks) */
+  slab->start = am_slot_start(seg, i);
+  slab->reserved = (uint16_t)((size_t)(am_slot_end(seg, i) - slab->start) / am_class_size[cls]);
   if (seg->empty_kept) {                /* a kept empty segment is in use again */
     seg->empty_kept = 0;
     heap->empty_segments--;
@@ -455,14 +465,11 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
     am_seglist_remove(heap, seg);
     am_seglist_push_back(heap, seg);
   }
-  am_slab_t *slab = &seg->slabs[i];
-  slab->start = am_slot_start(seg, i);
-  slab->reserved = (uint16_t)((size_t)(am_slot_end(seg, i) - slab->start) / am_class_size[cls]);
   am_stat_add(&am_g.stat_slab_bytes, (size_t)1 << seg->slab_shift);
   size_t now = atomic_fetch_add_explicit(&am_g.stat_class_slabs[cls], 1, memory_order_relaxed) + 1;
   if (now > atomic_load_explicit(&am_g.stat_class_peak_slabs[cls], memory_order_relaxed))
     atomic_store_explicit(&am_g.stat_class_peak_slabs[cls], now, memory_order_relaxed);
-  _am_slab_init(seg, slab, cls);
+  _am_slab_init(heap, slab, cls);
   return slab;
 }
 
@@ -571,8 +578,61 @@ static size_t am_sweep_abandoned(void) {
   return released;
 }
 
+/* Gives back the pages of slabs whose every block other threads have freed (the stack holds
+ * `reserved` blocks), whatever their owner is doing: it may be blocked for good, and only its
+ * own slow paths would collect them. Such a slab has no live block and no block on its owner's
+ * free list, so nothing but a collection of its stack touches its memory; one compare-and-swap
+ * replaces the stack by AM_REMOTE_RECLAIMED (which keeps the count, so remote_pending stays
+ * right), and the owner's next collection starts the slab afresh (heap.c). A purger reads only
+ * `reserved`, written under seg->lock. Without `force` a slab is reclaimed when a second pass
+ * finds its stack full (at least half a purge delay later), so that an owner that is about to
+ * collect it itself keeps its pages. Returns bytes given back; sets *again when a slab waits
+ * for the next pass. */
+static size_t am_reclaim_full_stacks(bool force, bool *again) {
+  size_t released = 0;
+  if (force) pthread_mutex_lock(&am_g.segments_lock);
+  else if (pthread_mutex_trylock(&am_g.segments_lock) != 0) {
+    *again = true;
+    return 0;
+  }
+  for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext) {
+    if (atomic_load_explicit(&seg->remote_pending, memory_order_relaxed) == 0) continue;
+    if (seg->hugetlb) continue;
+    am_seg_lock(seg);
+    uint64_t used = ~seg->free_mask & am_segment_all_slots(seg);
+    while (used != 0) {
+      size_t i = (size_t)__builtin_ctzll(used);
+      uint64_t bit = (uint64_t)1 << i;
+      used &= ~bit;
+      size_t reserved = seg->slabs[i].reserved;
+      uintptr_t w = atomic_load_explicit(&seg->remote[i], memory_order_relaxed);
+      if (reserved == 0 || am_remote_count(w) != reserved || am_remote_top(w) == AM_REMOTE_RECLAIMED) {
+        seg->remote_full_seen &= ~bit;
+        continue;
+      }
+      if (!force && !(seg->remote_full_seen & bit)) {
+        seg->remote_full_seen |= bit;
+        *again = true;
+        continue;
+      }
+      seg->remote_full_seen &= ~bit;
+      if (!atomic_compare_exchange_strong_explicit(&seg->remote[i], &w, am_remote_word(AM_REMOTE_RECLAIMED, reserved),
+                                                   memory_order_acquire, memory_order_relaxed))
+        continue;                       /* the owner took the stack meanwhile */
+      uint8_t *start = (uint8_t *)am_align_up((uintptr_t)am_slot_start(seg, i), am_g.page_size);
+      uint8_t *end = am_slot_end(seg, i);
+      if (end > start && _am_os_purge(start, (size_t)(end - start))) released += (size_t)(end - start);
+      am_stat_add(&am_g.stat_reclaimed_slabs, 1);
+    }
+    am_seg_unlock(seg);
+  }
+  pthread_mutex_unlock(&am_g.segments_lock);
+  return released;
+}
+
 /* One purge pass over every segment: gives back the dirty free slots whose deadline has
- * passed (all of them when `force`), and cached large mappings older than the delay or
+ * passed (all of them when `force`), slabs whose every block other threads freed
+ * (am_reclaim_full_stacks), and cached large mappings older than the delay or
  * AM_LARGE_CACHE_MAX_AGE_MS. Without `force` it runs at most every half of the shorter of
  * the two and never waits for a lock. Returns the number of bytes released. */
 AM_INTERNAL size_t _am_purge(bool force) {
@@ -588,6 +648,11 @@ AM_INTERNAL size_t _am_purge(bool force) {
   }
   size_t released = am_sweep_abandoned();
   released += _am_large_cache_expire(now, force ? -1 : cache_age);
+  if (force || atomic_exchange_explicit(&am_g.remote_full, 0, memory_order_relaxed) != 0) {
+    bool again = false;
+    released += am_reclaim_full_stacks(force, &again);
+    if (again) atomic_store_explicit(&am_g.remote_full, 1, memory_order_relaxed);
+  }
   if (atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0) return released;
   if (force) pthread_mutex_lock(&am_g.segments_lock);
   else if (pthread_mutex_trylock(&am_g.segments_lock) != 0) return released;

@@ -40,19 +40,19 @@
 
 /* AM_SECURE    1: the secure build (libamalloc-secure.so/.a; secure.c has the list): canaries
  *              after small/medium blocks, a checked quarantine of freed blocks, free-list links
- *              encoded with per-slab keys, random allocation order, guard pages around slabs,
- *              segment headers and large blocks. As for AM_VALGRIND, the allocator's own API
- *              functions are then compiled as am_*_core; secure.c defines the am_* API (its own
- *              malloc and free fast paths, the core for the slow paths). Not combinable with
- *              AM_VALGRIND; needs AM_CHECKS. */
+ *              encoded with per-slab keys and checked at every pop, random allocation order,
+ *              guard pages around slabs, segment headers and large blocks. Its steps are
+ *              compile-time hooks in the one allocation API (alloc.c, heap.c: `if (AM_SECURE)`
+ *              and the am_secure_* functions of secure.c), not a second copy of it. Not
+ *              combinable with AM_VALGRIND; needs AM_CHECKS. */
 #ifndef AM_SECURE
 #define AM_SECURE 0
 #endif
 #if AM_SECURE && AM_VALGRIND
 #error "AM_SECURE and AM_VALGRIND cannot be combined"
 #endif
-/* Both variants wrap the allocation API: the allocator's own functions become am_*_core. */
-#if AM_VALGRIND || AM_SECURE
+/* The valgrind build wraps the allocation API: the allocator's own functions become am_*_core. */
+#if AM_VALGRIND
 #define am_malloc am_malloc_core
 #define am_calloc am_calloc_core
 #define am_realloc am_realloc_core
@@ -63,10 +63,6 @@
 #define am_valloc am_valloc_core
 #define am_pvalloc am_pvalloc_core
 #define am_malloc_usable_size am_malloc_usable_size_core
-#endif
-#if AM_SECURE
-#define _am_free_sized_check _am_free_sized_check_core
-#define _am_free_aligned_sized_check _am_free_aligned_sized_check_core
 #endif
 
 #include "../include/amalloc.h"
@@ -134,9 +130,9 @@
 /* ---- structs ---------------------------------------------------------------------------- */
 
 typedef struct am_block_s {
-  struct am_block_s *next;            /* next free block */
-  uintptr_t mark;                     /* am_g.free_key while the block is free (the double-free
-                                         check); 0 once handed out */
+  struct am_block_s *next;            /* next free block (secure build: xor the slab's key) */
+  uintptr_t mark;                     /* while the block is free: am_block_mark(slab, block), the
+                                         double-free check; 0 once handed out */
 } am_block_t;
 
 typedef enum am_slab_state_e {
@@ -145,20 +141,47 @@ typedef enum am_slab_state_e {
   AM_SLAB_FULL = 2,                   /* in its heap's full list (had no free block) */
 } am_slab_state_t;
 
+/* A slab descriptor. Who writes what:
+ *   - the owning heap's thread (seg->heap's thread): everything, with plain stores, except
+ *     `limit` (relaxed atomic: other threads read it). The block fields (free, used) are written
+ *     by the fast paths; the others only on slow paths (slab init, extend, queue moves,
+ *     release). `start` and `reserved` are written under seg->lock (slot allocation and release).
+ *   - other threads never write a descriptor of a segment they do not own. Freeing one of its
+ *     blocks they read the layout (start, magic, limit, bsize, reserved) and push the block on
+ *     the slab's remote stack (am_segment_t.remote[i], atomic), counted first in
+ *     seg->remote_pending.
+ *   - a purge pass or malloc_trim (any thread), under seg->lock, reads `reserved` and may replace
+ *     a remote stack that holds all `reserved` blocks by AM_REMOTE_RECLAIMED and give the slab's
+ *     pages back (segment.c am_reclaim_full_stacks); the owner restarts the slab when it collects
+ *     that word. Free slots (free_mask) it may purge under the same lock.
+ * What pins a slab: used > 0 (a live block, a block in a secure quarantine, or blocks on the
+ * remote stack, which `used` still counts) keeps it from being released; only its owner
+ * releases it, and a current slab (heap->current[cls]) only when idle for the purge delay
+ * (heap.c am_heap_release_idle). Its pages are given back while it is in use only when every
+ * block is on its remote stack. A segment is unmapped only by its owner (or, abandoned, under
+ * am_g.abandoned_lock by a purge pass) when no slot holds a slab, after it left am_g.segments
+ * (under segments_lock, which a purge pass holds while it looks at segments); it changes kind
+ * only then, under seg->lock. */
 typedef struct am_slab_s {
   am_block_t *free;                   /* owner: blocks ready to hand out (LIFO) */
   uint8_t *start;                     /* address of block 0 */
   uint64_t magic;                     /* UINT64_MAX / bsize + 1: (p - start) is a multiple of
                                          bsize iff (p - start) * magic < magic (Lemire) */
-  uint32_t used;                      /* owner: blocks handed out and not yet back in `free` */
+  uint32_t limit;                     /* capacity * bsize: offsets at or past it were never
+                                         carved (0 in a free slot: every pointer is rejected) */
   uint32_t bsize;                     /* block size in bytes; 0 when the slot is free */
+  uint16_t used;                      /* owner: blocks handed out and not yet back in `free`
+                                         (blocks on the remote stack are still counted) */
   uint16_t capacity;                  /* blocks carved so far (lazy growth) */
   uint16_t reserved;                  /* blocks the slab can hold (at most 4096) */
   uint8_t state;                      /* am_slab_state_t */
   uint8_t cls;                        /* size class */
-  uint8_t index;                      /* slot index in the segment */
-  uint8_t _pad;
-  uint64_t _pad2;                     /* (to 64 bytes: one cache line per descriptor) */
+  /* (the slot index is the descriptor's place in the segment: internal.h am_slab_index) */
+  uintptr_t mark_key;                 /* unique to this slab's life (a bijective mix of a
+                                         per-heap counter and a secret): free marks are bound to
+                                         it and to the block's address, so no byte a program
+                                         can read before or after this slab's life matches a
+                                         mark of it */
   struct am_slab_s *next;             /* owner: neighbours in the class queue or full list */
   struct am_slab_s *prev;
 #if AM_SECURE
@@ -184,9 +207,11 @@ typedef struct am_segment_s {
   uint8_t slab_shift;                 /* log2 of the slab size (63 for LARGE: one "slab") */
   uint16_t slab_count;                /* slots in this segment */
   uint32_t slabs_used;                /* owner: slots in use */
-  _Atomic(uint32_t) lock;             /* shared: spin lock over free_mask (writes), dirty_mask
-                                         and purge_at, taken by the owner when a slot changes
-                                         state and by a purger */
+  _Atomic(uint32_t) lock;             /* shared: spin lock over free_mask (writes), dirty_mask,
+                                         purge_at, remote_full_seen, the layout (kind, shift,
+                                         count) and each slab's start/reserved; taken by the
+                                         owner when a slot changes state or the segment changes
+                                         kind, and by a purger */
   uint64_t free_mask;                 /* bit i set = slot i free (written under lock) */
   uint64_t dirty_mask;                /* bit i set = free slot i may still be resident (lock) */
   int64_t purge_at;                   /* lock: when the dirty free slots are due (ms) */
@@ -194,6 +219,9 @@ typedef struct am_segment_s {
   uint8_t hugetlb;                    /* backed by MAP_HUGETLB pages: never purged, only unmapped */
   uint8_t empty_kept;                 /* owner: empty, kept mapped until empty_at + delay */
   uint8_t _pad2[5];
+  uint64_t remote_full_seen;          /* lock: slots whose remote stack a purge pass found
+                                         holding every block of the slab (reclaimed when the
+                                         next pass finds them so again) */
   int64_t empty_at;                   /* owner: when it became empty (ms) */
   struct am_segment_s *gnext;         /* in am_g.segments (all SMALL/MEDIUM segments) */
   struct am_segment_s *gprev;
@@ -209,10 +237,15 @@ typedef struct am_segment_s {
    * away from it (false sharing). */
   _Alignas(64) _Atomic(uintptr_t) remote[AM_SLABS_MAX]; /* top block | count << AM_REMOTE_SHIFT
                                                            (internal.h: am_remote_word) */
-  /* shared: set by a remote free, cleared by the owner when it collects. Here, not in the
-   * first cache line, which the owner's free fast path reads every time (heap, slab_shift):
-   * a flag there, written by other threads, took that line away from the owner after every
-   * collection (false sharing). */
+  /* shared: how many blocks remote frees have announced and the owner has not collected yet.
+   * The protocol (it cannot lose a push): a remote free adds 1 BEFORE it pushes its block (so
+   * the segment is not touched after the push, when the owner may already have unmapped it);
+   * whoever takes a remote stack (_am_slab_collect) subtracts the number of blocks it took. So
+   * the count is at least the number of blocks on the segment's stacks at every moment, and a
+   * non-empty stack always leaves it non-zero: the owner's slow path, which scans a segment
+   * whenever its count is non-zero, finds every push. Here, not in the first cache line, which
+   * the owner's free fast path reads every time (heap, slab_shift): other threads' writes would
+   * take that line away from the owner (false sharing). */
   _Alignas(64) _Atomic(uint32_t) remote_pending;
 } am_segment_t;
 
@@ -244,6 +277,10 @@ typedef struct am_heap_s {
   struct am_heap_s *next_free;        /* in the pool of unused heaps */
   uint64_t thread_serial;             /* which thread creation this heap serves (for messages) */
   uint32_t purge_ticks;               /* free slow-path calls; every 64th checks the clock */
+  int64_t idle_scan_at;               /* ms: when _am_heap_tick next looks for idle current slabs */
+  uint64_t idle_mallocs[AM_CLASS_COUNT]; /* stat_mallocs at the last look: a class whose count
+                                         has not moved since, and whose current slab is empty,
+                                         gives that slab back */
   uint32_t empty_segments;            /* owned segments with no slab, kept for reuse */
   struct am_heap_s *gnext;            /* in am_g.heaps (live heaps), under heap_lock */
   struct am_heap_s *gprev;
@@ -251,6 +288,8 @@ typedef struct am_heap_s {
 #if AM_SECURE
   void *quarantine[64];               /* secure.c: freed blocks whose reuse is delayed (a ring) */
   uint32_t quarantine_pos;            /* the next slot of the ring */
+  uint32_t quarantine_check;          /* the next slot the allocation path checks */
+  uint32_t quarantine_tick;           /* mallocs until the next check of a few ring slots */
   uint64_t random_bits;               /* secure.c: random bits for the release order */
 #endif
 } am_heap_t;
@@ -261,9 +300,13 @@ typedef struct am_heap_s {
 typedef struct am_global_s {
   size_t page_size;                   /* sysconf(_SC_PAGESIZE) */
   uintptr_t secret;                   /* random per process (AT_RANDOM), for cookies */
-  uintptr_t free_key;                 /* random per process: the double-free mark's key */
+  uintptr_t free_key;                 /* random per process: the input of slabs' mark keys */
+  _Atomic(uint64_t) slab_inits;       /* slabs initialised so far: each one's mark key is a
+                                         bijective mix of this count, so no two are equal */
   uintptr_t canary_key;               /* random per process: the secure build's canaries */
-  _Atomic(uint64_t) key_counter;      /* secure build: draws of per-slab free-list keys */
+  _Atomic(uint64_t) key_counter;      /* secure build: seeds handed to threads' generators */
+  uint64_t rng_salt;                  /* secure build: fresh random bits after a fork (the
+                                         child's generators must not repeat the parent's) */
   _Atomic(int) init_state;            /* 0 none, 1 in progress, 2 done */
   pthread_key_t thread_key;           /* its destructor abandons a dying thread's heap */
 
@@ -299,6 +342,8 @@ typedef struct am_global_s {
   pthread_mutex_t segments_lock;      /* guards the list of all SMALL/MEDIUM segments */
   am_segment_t *segments;             /* every SMALL/MEDIUM segment, owned or abandoned */
   _Atomic(size_t) dirty_segments;     /* segments with dirty free slots (a purge is due) */
+  _Atomic(int) remote_full;           /* a remote free completed a stack holding every block
+                                         of its slab: a purge pass looks for such slabs */
   _Atomic(int64_t) next_purge;        /* ms: no purge pass before this */
   _Atomic(int) purge_thread_started;
   _Atomic(int) hugetlb_failed;        /* MAP_HUGETLB refused: the fallback was reported */
@@ -319,6 +364,8 @@ typedef struct am_global_s {
   _Atomic(size_t) stat_abandoned;     /* segments abandoned at thread exit */
   _Atomic(size_t) stat_reclaimed;     /* abandoned segments taken over */
   _Atomic(size_t) stat_converted;     /* empty segments given the other kind */
+  _Atomic(size_t) stat_reclaimed_slabs; /* slabs whose pages a purger gave back because other
+                                         threads had freed all their blocks */
   _Atomic(size_t) stat_purged_bytes;  /* bytes given back with madvise */
 } am_global_t;
 

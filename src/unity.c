@@ -4,7 +4,8 @@
  * hot paths inline and the glibc names in preload/override.c can be aliases of the am_*
  * functions (an alias must be in the same translation unit as its target).
  * AM_OVERRIDE=1 (libamalloc.so/.a) adds the overrides; AM_OVERRIDE=0 is the am_* API only.
- * compose.c comes after the valgrind/secure wrappers, whose am_free/am_realloc it calls.
+ * secure.c (AM_SECURE) comes before heap.c: its hooks are steps of the one allocation path.
+ * compose.c comes after the valgrind wrappers, whose am_free/am_realloc it calls.
  */
 #include "internal.h"
 
@@ -14,6 +15,9 @@
 #include "os.c"
 #include "sizeclass.c"
 #include "segment.c"
+#if AM_SECURE
+#include "secure.c"     /* its hooks are inlined into heap.c's and alloc.c's paths */
+#endif
 #include "heap.c"
 #include "large.c"
 #include "alloc.c"
@@ -24,9 +28,6 @@
 #include "valgrind.c"
 #endif
 
-#if AM_SECURE
-#include "secure.c"
-#endif
 #include "compose.c"
 
 #if AM_OVERRIDE

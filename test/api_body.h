@@ -675,9 +675,11 @@ static void test_mallinfo(void) {
   MI2_T m1 = F(mallinfo2)();
   MI_T i1 = F(mallinfo)();
   size_t used0 = m0.hblkhd + m0.uordblks, used1 = m1.hblkhd + m1.uordblks;
-  CHECK_GE(used1, used0 + 1 * MiB);
+  /* (the large block's bytes: slab bytes may fall meanwhile, as idle slabs go back) */
+  CHECK_GE(m1.hblkhd, m0.hblkhd + 1 * MiB);
+  (void)used0;
   CHECK(m1.arena + m1.hblkhd > 0);
-  long long iu0 = (long long)i0.hblkhd + i0.uordblks, iu1 = (long long)i1.hblkhd + i1.uordblks;
+  long long iu0 = (long long)i0.hblkhd, iu1 = (long long)i1.hblkhd;
   CHECK(iu1 > iu0);
   CHECK(iu1 - iu0 >= (long long)MiB);
   F(free)(big);
@@ -687,7 +689,7 @@ static void test_mallinfo(void) {
   size_t used2 = m2.hblkhd + m2.uordblks;
   CHECK(used2 < used1);
   CHECK(used1 - used2 >= 1 * MiB);
-  long long iu2 = (long long)i2.hblkhd + i2.uordblks;
+  long long iu2 = (long long)i2.hblkhd;
   CHECK(iu2 < iu1);
 }
 #pragma GCC diagnostic pop
