@@ -176,7 +176,7 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   size_t reserved = slab->reserved;
   uintptr_t head = atomic_load_explicit(remote, memory_order_relaxed);
   do {
-    /* a slab holds at most 4096 blocks: a longer stack means blocks freed twice */
+    /* a stack longer than the slab means blocks freed twice */
     if (am_unlikely(am_remote_count(head) >= reserved))
       _am_fatal_in("free", AM_E_OVERFREED, p);
     am_block_set_next(slab, b, am_remote_top(head));

@@ -60,6 +60,7 @@ AM_INTERNAL void _am_process_init(void) {
   _am_options_init();
   _am_os_init();
   _am_sizeclass_init();
+  _am_segment_layout_init();            /* (needs the page size and the classes) */
   if (pthread_key_create(&am_g.thread_key, _am_heap_thread_done) != 0)
     _am_fatal("cannot create the thread key", NULL);
   pthread_atfork(am_fork_prepare, am_fork_parent, am_fork_child);

@@ -128,6 +128,7 @@ am_inline uintptr_t am_remote_word(am_block_t *top, size_t count) {
 }
 AM_INTERNAL void _am_segmap_set(am_segment_t *seg, bool on);
 AM_INTERNAL size_t _am_segment_header_size(void);
+AM_INTERNAL void _am_segment_layout_init(void);
 AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls);
 AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL void _am_segment_abandon_all(am_heap_t *heap);

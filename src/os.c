@@ -33,9 +33,29 @@
 #define AM_HINT_BASE ((uintptr_t)2 << 40)       /* 2 TiB */
 #define AM_HINT_END ((uintptr_t)64 << 40)       /* stop before 64 TiB */
 
-AM_INTERNAL void _am_os_init(void) {
+/* The page size. It is read from sysconf alone: glibc's getpagesize() and sysconf both
+ * return the kernel's AT_PAGESZ, and nothing else in amalloc assumes a page size (tests run
+ * it with 16 and 64 KiB pages: test/pagesize). A size the segment layout is not made for is
+ * refused here, at start, rather than corrupting memory later. */
+static size_t am_os_page_size(void) {
   long ps = sysconf(_SC_PAGESIZE);
-  am_g.page_size = (ps > 0 && am_is_pow2((size_t)ps)) ? (size_t)ps : 4096;
+  size_t page = ps > 0 ? (size_t)ps : 0;
+  if (!am_is_pow2(page) || page < AM_PAGE_SIZE_MIN || page > AM_PAGE_SIZE_MAX) {
+    char what[160];
+    size_t len = 0;
+    const char *a = "unsupported page size ", *b = " bytes (amalloc needs 4 KiB to 64 KiB pages)";
+    while (*a) what[len++] = *a++;
+    len += _am_fmt_size(what + len, 24, ps > 0 ? (size_t)ps : 0);
+    while (*b) what[len++] = *b++;
+    what[len] = 0;
+    _am_fatal(what, NULL);
+  }
+  return page;
+}
+
+AM_INTERNAL void _am_os_init(void) {
+  long ps = 0;                          /* (its address seeds the secret below) */
+  am_g.page_size = am_os_page_size();
   /* AT_RANDOM: 16 random bytes the kernel gives every process (no syscall, no allocation). */
   uintptr_t secret = (uintptr_t)&ps ^ (uintptr_t)getpid() * 0x9e3779b97f4a7c15ull;
   const uint8_t *r = (const uint8_t *)getauxval(AT_RANDOM);

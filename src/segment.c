@@ -1,5 +1,9 @@
 /* segment.c -- segments: 4 MiB aligned regions cut into slabs, owned by one heap.
  *
+ * Layout: slot i of a segment starts at i << slab_shift (slot 0 behind the header, which is
+ * rounded up to a page); small slabs are 64 KiB, or 4 pages when pages are larger than 16 KiB
+ * (_am_segment_layout_init, which also checks at start that every slab has room for a block).
+ *
  * A heap keeps its SMALL and MEDIUM segments in two lists, those with a free slot first, so
  * finding a slot is a look at the list head and a count-trailing-zeros on its free mask.
  * When a heap needs a slab and has no free slot it first takes over an abandoned segment
@@ -61,14 +65,52 @@ AM_INTERNAL size_t _am_segment_header_size(void) {
   return am_align_up(sizeof(am_segment_t), am_g.page_size) + (AM_SECURE ? am_g.page_size : 0);
 }
 
-/* Start and end of slot `i`'s usable area. Slot 0 starts after the header. */
-static uint8_t *am_slot_start(am_segment_t *seg, size_t i) {
-  uint8_t *p = (uint8_t *)seg + (i << seg->slab_shift);
-  return i == 0 ? p + _am_segment_header_size() : p;
+/* Offsets from the segment base of the start and end of slot `i`'s usable area, for slabs of
+ * 2^shift bytes. Slot 0 starts after the header; the secure build keeps the last page of
+ * every slot as a guard page (PROT_NONE). */
+static size_t am_slot_start_offset(size_t shift, size_t i) {
+  return (i << shift) + (i == 0 ? _am_segment_header_size() : 0);
 }
-/* (the secure build keeps the last page of every slot as a guard page: PROT_NONE) */
+static size_t am_slot_end_offset(size_t shift, size_t i) {
+  return ((i + 1) << shift) - (AM_SECURE ? am_g.page_size : 0);
+}
+static uint8_t *am_slot_start(am_segment_t *seg, size_t i) {
+  return (uint8_t *)seg + am_slot_start_offset(seg->slab_shift, i);
+}
 static uint8_t *am_slot_end(am_segment_t *seg, size_t i) {
-  return (uint8_t *)seg + ((i + 1) << seg->slab_shift) - (AM_SECURE ? am_g.page_size : 0);
+  return (uint8_t *)seg + am_slot_end_offset(seg->slab_shift, i);
+}
+
+/* At start (after the page size and the size classes are known): the size of small slabs,
+ * and the check that every slab of every class has room for at least one block (and at most
+ * what am_slab_t.reserved holds) in every slot of its kind, slot 0 behind the header included.
+ * A layout that fails it would hand out overlapping blocks: refuse to run instead. */
+AM_INTERNAL void _am_segment_layout_init(void) {
+  size_t page_shift = (size_t)__builtin_ctzl(am_g.page_size);
+  size_t small = page_shift + 2 > AM_SMALL_SLAB_SHIFT ? page_shift + 2 : AM_SMALL_SLAB_SHIFT;
+  am_g.small_slab_shift = small;
+  for (size_t cls = 0; cls < AM_CLASS_COUNT; cls++) {
+    size_t bsize = am_class_size[cls];
+    size_t shift = bsize <= AM_SMALL_MAX ? small : AM_MEDIUM_SLAB_SHIFT;
+    bool ok = shift <= AM_SMALL_SLAB_SHIFT_MAX || shift == AM_MEDIUM_SLAB_SHIFT;
+    for (size_t i = 0; i < 2 && ok; i++) {     /* slot 0 (behind the header) and any other */
+      size_t start = am_slot_start_offset(shift, i), end = am_slot_end_offset(shift, i);
+      ok = end > start && (end - start) / bsize >= 1 && (end - start) / bsize <= UINT16_MAX &&
+           start % AM_CLASS_ALIGN_MAX == 0;
+    }
+    if (!ok) {
+      char what[160];
+      size_t len = 0;
+      const char *a = "segment layout: no room for a block of ", *b = " bytes in a slab (page size ";
+      while (*a) what[len++] = *a++;
+      len += _am_fmt_size(what + len, 24, bsize);
+      while (*b) what[len++] = *b++;
+      len += _am_fmt_size(what + len, 24, am_g.page_size);
+      what[len++] = ')';
+      what[len] = 0;
+      _am_fatal(what, NULL);
+    }
+  }
 }
 
 /* ---- the heap's segment lists ----------------------------------------------------------- */
@@ -111,7 +153,7 @@ static uint64_t am_segment_all_slots(const am_segment_t *seg) {
  * changes kind; the caller sets the dirty marks). */
 static void am_segment_set_kind(am_segment_t *seg, am_segment_kind_t kind) {
   seg->kind = (uint8_t)kind;
-  seg->slab_shift = kind == AM_SEGMENT_SMALL ? AM_SMALL_SLAB_SHIFT : AM_MEDIUM_SLAB_SHIFT;
+  seg->slab_shift = (uint8_t)(kind == AM_SEGMENT_SMALL ? am_g.small_slab_shift : AM_MEDIUM_SLAB_SHIFT);
   seg->slab_count = (uint16_t)(AM_SEGMENT_SIZE >> seg->slab_shift);
   seg->free_mask = am_segment_all_slots(seg);
 }
@@ -377,14 +419,15 @@ static am_segment_t *am_segment_find_empty(am_heap_t *heap, am_segment_kind_t ki
 static void am_segment_convert(am_heap_t *heap, am_segment_t *seg, am_segment_kind_t kind) {
   am_assert(seg->slabs_used == 0 && seg->kind != kind);
   am_seglist_remove(heap, seg);
-  const size_t ratio = (size_t)1 << (AM_MEDIUM_SLAB_SHIFT - AM_SMALL_SLAB_SHIFT);   /* 16 */
+  /* small slots per medium slot: 16 (4 with 64 KiB pages) */
+  const size_t ratio = (size_t)1 << (AM_MEDIUM_SLAB_SHIFT - am_g.small_slab_shift);
   am_seg_lock(seg);                     /* a purger reads the layout under this lock */
   uint64_t dirty = seg->dirty_mask & seg->free_mask, mapped = 0;
   if (kind == AM_SEGMENT_SMALL) {
     for (size_t i = 0; i < seg->slab_count; i++)
       if ((dirty >> i) & 1) mapped |= (((uint64_t)1 << ratio) - 1) << (i * ratio);
   } else {
-    for (size_t i = 0; i < AM_SLABS_MAX / ratio; i++)
+    for (size_t i = 0; i < (AM_SEGMENT_SIZE >> AM_MEDIUM_SLAB_SHIFT); i++)
       if ((dirty >> (i * ratio)) & ((((uint64_t)1 << ratio) - 1))) mapped |= (uint64_t)1 << i;
   }
   am_segment_set_kind(seg, kind);

@@ -5,8 +5,9 @@
  *   segment  A 4 MiB region, 4 MiB aligned, from one anonymous mmap. Its first bytes are the
  *            segment header (this file's am_segment_t), which holds the descriptors of all its
  *            slabs. Any pointer inside a segment finds the header by masking: ((p - 1) & ~mask).
- *            Three kinds: SMALL segments are cut into 64 slabs of 64 KiB, MEDIUM segments into
- *            4 slabs of 1 MiB, and a LARGE segment is one mapping holding one large block.
+ *            Three kinds: SMALL segments are cut into 64 slabs of 64 KiB (16 of 256 KiB with
+ *            64 KiB pages), MEDIUM segments into 4 slabs of 1 MiB, and a LARGE segment is one
+ *            mapping holding one large block.
  *   slab     One slot of a segment, holding blocks of one size class. The descriptor keeps a
  *            free list for the owning thread and an atomic list for frees from other threads.
  *   block    What malloc hands out. Small blocks have no header: a free block's first word is
@@ -94,12 +95,28 @@
 #define AM_SEGMENT_SIZE ((size_t)1 << AM_SEGMENT_SHIFT)
 #define AM_SEGMENT_MASK (AM_SEGMENT_SIZE - 1)
 
+/* Page sizes amalloc lays segments out for: 4 KiB (x86-64, most arm64) to 64 KiB (arm64 and
+ * ppc64le kernels built with 64 KiB pages); others are refused at start (os.c). Below 4 KiB
+ * slot starts would not be AM_CLASS_ALIGN_MAX aligned; above 64 KiB the layout is untested. */
+#define AM_PAGE_SIZE_MIN ((size_t)4096)
+#define AM_PAGE_SIZE_MAX ((size_t)65536)
+
 /* Small slabs are 64 KiB (64 per segment): a slab of 8 KiB blocks still holds 8 of them,
- * and an idle size class pins at most 64 KiB. Medium slabs are 1 MiB (4 per segment), so the
+ * and an idle size class pins at most 64 KiB. With pages above 16 KiB they are 4 pages
+ * (am_g.small_slab_shift, set at start by segment.c): the segment header rounded up to a page
+ * fills a 64 KiB slot 0, and the secure build's header guard page and per-slot guard page
+ * would leave no room at all; 4 pages leave at least one page of blocks in every slot (64 KiB
+ * pages: 256 KiB slabs, 16 per segment). Medium slabs are 1 MiB (4 per segment), so the
  * largest class, 256 KiB, still fits 4 blocks per slab (3 in slab 0, behind the header). */
 #define AM_SMALL_SLAB_SHIFT 16
+#define AM_SMALL_SLAB_SHIFT_MAX 18        /* 4 pages of AM_PAGE_SIZE_MAX */
 #define AM_MEDIUM_SLAB_SHIFT 20
 #define AM_SLABS_MAX (AM_SEGMENT_SIZE >> AM_SMALL_SLAB_SHIFT)
+_Static_assert(((size_t)4 * AM_PAGE_SIZE_MAX) == ((size_t)1 << AM_SMALL_SLAB_SHIFT_MAX),
+               "small slabs are at most 4 of the largest pages");
+_Static_assert(AM_SMALL_SLAB_SHIFT_MAX <= AM_MEDIUM_SLAB_SHIFT, "a medium slab holds whole small slabs");
+_Static_assert(((size_t)1 << AM_SMALL_SLAB_SHIFT_MAX) / 16 <= UINT16_MAX,
+               "a slab's block count fits am_slab_t.reserved");
 
 /* Size classes (sizeclass.c has the scheme): 16..128 in steps of 16, then 8 classes per
  * doubling up to 256 KiB. Classes up to AM_SMALL_MAX live in small slabs. The smallest block
@@ -126,6 +143,7 @@
 
 /* The largest alignment served from a size class (slab starts are page aligned). */
 #define AM_CLASS_ALIGN_MAX ((size_t)4096)
+_Static_assert(AM_PAGE_SIZE_MIN % AM_CLASS_ALIGN_MAX == 0, "slab starts are AM_CLASS_ALIGN_MAX aligned");
 
 /* ---- structs ---------------------------------------------------------------------------- */
 
@@ -173,7 +191,8 @@ typedef struct am_slab_s {
   uint16_t used;                      /* owner: blocks handed out and not yet back in `free`
                                          (blocks on the remote stack are still counted) */
   uint16_t capacity;                  /* blocks carved so far (lazy growth) */
-  uint16_t reserved;                  /* blocks the slab can hold (at most 4096) */
+  uint16_t reserved;                  /* blocks the slab can hold (at least 1, at most 16384:
+                                         segment.c checks at start) */
   uint8_t state;                      /* am_slab_state_t */
   uint8_t cls;                        /* size class */
   /* (the slot index is the descriptor's place in the segment: internal.h am_slab_index) */
@@ -298,7 +317,8 @@ typedef struct am_heap_s {
  * All of it lives in one object, `am_g` (defined in globals.c), apart from the TLS heap
  * pointer (heap.c) and the segment map (globals.c, too large for the struct's cache lines). */
 typedef struct am_global_s {
-  size_t page_size;                   /* sysconf(_SC_PAGESIZE) */
+  size_t page_size;                   /* sysconf(_SC_PAGESIZE), AM_PAGE_SIZE_MIN..MAX */
+  size_t small_slab_shift;            /* log2 of a small slab: max(16, log2(4 pages)) (segment.c) */
   uintptr_t secret;                   /* random per process (AT_RANDOM), for cookies */
   uintptr_t free_key;                 /* random per process: the input of slabs' mark keys */
   _Atomic(uint64_t) slab_inits;       /* slabs initialised so far: each one's mark key is a

@@ -27,7 +27,9 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
  *         -DAM_OVERRIDE=0 -DAM_DEBUG=2 -D_GNU_SOURCE -I include src/unity.c \
  *         test/fuzz/fuzz_api.c -o fuzz_api -pthread
- * (AM_DEBUG=2: amalloc's internal consistency asserts are on as well).
+ * (AM_DEBUG=2: amalloc's internal consistency asserts are on as well), and again with
+ * -DAM_SECURE=1 for the secure build. run-fuzz.sh runs both also on 64 KiB pages (the
+ * test/pagesize shim preloaded): the harness's page-size bounds read sysconf(_SC_PAGESIZE).
  * Define FUZZ_STANDALONE_MAIN to get a main() that runs the files named on the command line
  * (or stdin) through the harness without libFuzzer (for reproducing with gcc, valgrind...).
  */
@@ -175,7 +177,8 @@ static void slot_take(slot_t *s, void *p, size_t size, size_t align, bool zeroed
   if (usable < size) fail("usable size %zu of %p is below the %zu bytes asked", usable, p, size);
   /* not absurdly large either: a block kept by an in-place realloc may be twice the size; a
    * large block is page-rounded (and an aligned one may sit on a class of its alignment) */
-  if (usable > 2 * size + 8192 && usable > ((size + 4095) & ~(size_t)4095) + align + 4096)
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);   /* (64 KiB under run-fuzz.sh's page shim) */
+  if (usable > 2 * size + 2 * page && usable > ((size + page - 1) & ~(page - 1)) + align + page)
     fail("usable size %zu of %p is far above the %zu bytes asked", usable, p, size);
   size_t range = usable ? usable : 1; /* malloc(0) is a unique pointer: give it one byte */
   for (int i = 0; i < MAX_SLOTS; i++) {

@@ -16,6 +16,7 @@
 #   MISUSE_TIMEOUT    seconds per program run (default 10)
 #   MISUSE_KINDS      comma-separated kinds to run (default: all of expect.txt)
 #   MISUSE_VERBOSE=1  print every run's stdout details and first stderr line
+#   MISUSE_PRELOAD    a library preloaded before each build's LIBPATH (test/pagesize's shim)
 #
 # Each program does one bad thing; if it survives it prints SURVIVED and exits 0. Outcomes:
 #   stopped: MSG     died by SIGABRT with MSG on stderr (its first line: amalloc's prefix
@@ -164,7 +165,7 @@ for b in "${!builds[@]}"; do
     # The subshell reaps the program, so bash's "Aborted"/"Segmentation fault" notices go to
     # its /dev/null instead of our stderr. timeout re-raises the child's signal: rc = 128+N.
     if [[ -n $lib ]]; then
-      ( timeout -k 2 "$per_run_timeout" env LD_PRELOAD="$lib" "$exe" </dev/null >"$out" 2>"$err"
+      ( timeout -k 2 "$per_run_timeout" env LD_PRELOAD="${MISUSE_PRELOAD:+$MISUSE_PRELOAD }$lib" "$exe" </dev/null >"$out" 2>"$err"
         exit $? ) 2>/dev/null
     else
       ( timeout -k 2 "$per_run_timeout" env -u LD_PRELOAD "$exe" </dev/null >"$out" 2>"$err"
