@@ -4,8 +4,12 @@
 
 int main(void) {
   size_t n = 100 * 1024;
-  char *p = malloc(n);
-  char *q = malloc(n);
+  /* p: the lowest of three blocks, so that a block follows it in its slab (an allocator that
+   * hands out blocks in a random order may otherwise put p before a guard page) */
+  char *a = malloc(n), *b = malloc(n), *c = malloc(n);
+  char *p = a < b ? (a < c ? a : c) : (b < c ? b : c);
+  char *q = p == a ? b : a;
+  keep(p == c || q == c ? b : c);
   memset(p, 'a', n);
   memset(q, 'b', n);
   size_t u = malloc_usable_size(p);
