@@ -233,15 +233,37 @@ AM_EXPORT size_t am_malloc_usable_size(const void *p) {
   return am_usable_checked(p, "malloc_usable_size");
 }
 
+/* True when realloc(q, size) of a class block q can have made a large block of `usable` bytes:
+ * a class block of usable size u that must grow to u < size < u + u/8 gets a request of u + u/8
+ * (am_realloc_grow), and a large block's usable size is its request rounded up to a page. So
+ * size may lie up to about an eighth below such a block's usable size. Exact: the old class
+ * must exist and its grown request round to `usable`. `canary`: the bytes the secure build
+ * adds to a class block's request (its usable size is the class size less those, and a grown
+ * request of at most AM_MEDIUM_MAX gets them too). A cold loop: only free_sized of a large
+ * block within an eighth of a class size above 256 KiB (or above AMALLOC_LARGE_THRESHOLD) and
+ * not within its last page gets here. */
+static am_cold bool am_grown_from_class(size_t size, size_t usable, size_t canary) {
+  for (size_t cls = 0; cls < AM_CLASS_COUNT; cls++) {
+    size_t u = am_class_size[cls] - canary;
+    size_t grown = u + u / 8;
+    size_t request = canary != 0 && grown <= AM_MEDIUM_MAX ? grown + canary : grown;
+    if (u < size && size < grown && am_align_up(request, am_g.page_size) == usable) return true;
+  }
+  return false;
+}
+
 /* The checks of free_sized(p, n) (`fn` names the caller: "free_sized", or "free" for a sized
- * operator delete): n must be a size that could have given this block: at most its usable size
- * and, above 32 bytes, at least half of it (the smallest request malloc or an in-place realloc
- * leaves in a block); for a large block, within the last page. */
+ * operator delete): n must be a size the program can have last passed to malloc, calloc or
+ * realloc for this block: at most its usable size and, above 32 bytes, at least half of it
+ * (the smallest request malloc or an in-place realloc leaves in a block); for a large block,
+ * within the last page, or within the eighth realloc added when it grew the block out of a
+ * size class (am_grown_from_class). */
 AM_INTERNAL void _am_free_sized_check(void *p, size_t size, const char *fn) {
   size_t usable = am_usable_checked(p, fn);
   bool large = usable > (size_t)AM_MEDIUM_MAX || am_ptr_segment(p)->kind == AM_SEGMENT_LARGE;
   bool ok = size <= usable &&
-            (large ? size + am_g.page_size > usable : (usable <= 32 || size >= usable / 2));
+            (large ? size + am_g.page_size > usable || am_grown_from_class(size, usable, 0)
+                   : (usable <= 32 || size >= usable / 2));
   if (am_unlikely(!ok)) _am_fatal_in(fn, AM_E_SIZE, p);
 }
 

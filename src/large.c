@@ -285,7 +285,12 @@ AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
     else am_stat_sub(&am_g.stat_large_bytes, old_total - total);
     return p;
   }
-  if (total < old_total) return p;        /* could not shrink: the block is big enough */
+  if (total < old_total) {
+    /* could not shrink: the block is big enough; its usable size is still what the request
+     * gives (free_sized checks the request against it) */
+    seg->large_size = total - offset;
+    return p;
+  }
   if (offset == page) {
     /* move the whole mapping (header included) to a new aligned range */
     uint8_t *target = _am_os_alloc_aligned(total, AM_SEGMENT_SIZE, 0, 0);

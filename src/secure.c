@@ -270,14 +270,15 @@ AM_EXPORT size_t am_malloc_usable_size(const void *p) {
 }
 
 /* free_sized's checks against the usable size the program sees (bsize - 8); large blocks: the
- * request may have been 8 bytes more than the program's, so the lower bound allows 8 more. */
+ * request may have been 8 bytes more than the program's, so the lower bound allows 8 more, or
+ * realloc grew the block out of a size class by an eighth (alloc.c am_grown_from_class). */
 static void _am_free_sized_check(void *p, size_t size, const char *fn) {
   am_segment_t *seg = am_ptr_segment(p);
   if (!am_segmap_contains(seg)) _am_fatal_in(fn, AM_E_FOREIGN, p);
   size_t usable = am_usable_checked(p, fn);
   bool ok;
   if (seg->kind == AM_SEGMENT_LARGE) {
-    ok = size <= usable && size + am_g.page_size + 8 > usable;
+    ok = size <= usable && (size + am_g.page_size + 8 > usable || am_grown_from_class(size, usable, 8));
   } else {
     usable -= 8;
     ok = size <= usable && (usable <= 32 || size >= usable / 2);
