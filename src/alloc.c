@@ -334,11 +334,20 @@ AM_EXPORT void *am_aligned_alloc(size_t align, size_t size) {
   return am_malloc_aligned(align, size);
 }
 
+/* memalign is glibc's function, so it follows glibc (_mid_memalign): an alignment of at most
+ * 16 (MALLOC_ALIGNMENT; 0 included) is malloc's; one above SIZE_MAX / 2 + 1 is EINVAL (no
+ * power of two is that large); any other is rounded up to the next power of two (at least 32,
+ * glibc's smallest chunk). posix_memalign and aligned_alloc keep their EINVAL. */
 AM_EXPORT void *am_memalign(size_t align, size_t size) {
-  if (align == 0) return am_malloc(size);       /* glibc: alignment 0 means none */
-  if (!am_is_pow2(align)) {
+  if (align <= 16) return am_malloc(size);
+  if (align > SIZE_MAX / 2 + 1) {
     errno = EINVAL;
     return NULL;
+  }
+  if (!am_is_pow2(align)) {
+    size_t a = 32;
+    while (a < align) a <<= 1;
+    align = a;
   }
   return am_malloc_aligned(align, size);
 }
