@@ -28,8 +28,12 @@
  */
 #include "internal.h"
 
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 AM_INTERNAL void _am_segmap_set(am_segment_t *seg, bool on) {
   uintptr_t idx = (uintptr_t)seg >> AM_SEGMENT_SHIFT;
@@ -603,14 +607,23 @@ AM_INTERNAL size_t _am_purge(bool force) {
 
 /* The optional background purger (AMALLOC_PURGE_THREAD=1): wakes every half delay (at least
  * every 10 ms, at most every second) and runs a purge pass, so memory goes back on time even
- * when every thread of the program is idle or blocked. */
+ * when every thread of the program is idle or blocked. It is joinable and sleeps on a futex,
+ * so that _am_purge_thread_stop (init.c's destructor: a plugin that links amalloc statically is
+ * unloaded, or the process exits) wakes it at once and waits until it has left amalloc's code.
+ * am_purge_stop, once 1, stays 1: no purge thread starts again. */
+static pthread_t am_purge_thread;
+static _Atomic(int) am_purge_thread_joinable;   /* am_purge_thread runs and nobody joined it */
+static _Atomic(int) am_purge_stop;              /* the futex word: 1 = stop */
+
 static void *am_purge_thread_main(void *arg) {
   (void)arg;
-  for (;;) {
+  while (!atomic_load_explicit(&am_purge_stop, memory_order_acquire)) {
     long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
     long ms = delay <= 0 ? 1000 : delay / 2 < 10 ? 10 : delay / 2 > 1000 ? 1000 : delay / 2;
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    /* returns at the timeout, at the stop's wake-up, or at once if the word is 1 already */
+    syscall(SYS_futex, &am_purge_stop, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+    if (atomic_load_explicit(&am_purge_stop, memory_order_acquire)) break;
     if (delay >= 0) _am_purge(false);
   }
   return NULL;
@@ -619,15 +632,24 @@ static void *am_purge_thread_main(void *arg) {
 AM_INTERNAL void _am_purge_thread_start(void) {
   if (atomic_load_explicit(&am_g.purge_thread_started, memory_order_relaxed)) return;
   if (atomic_exchange(&am_g.purge_thread_started, 1)) return;
-  pthread_t th;
+  if (atomic_load_explicit(&am_purge_stop, memory_order_acquire)) return;   /* unloading */
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 64 * 1024);
-  if (pthread_create(&th, &attr, am_purge_thread_main, NULL) != 0) {
-    if (am_option(AM_OPTION_VERBOSE)) _am_message("", "AMALLOC_PURGE_THREAD: cannot start the purge thread", NULL);
+  if (pthread_create(&am_purge_thread, &attr, am_purge_thread_main, NULL) == 0) {
+    atomic_store_explicit(&am_purge_thread_joinable, 1, memory_order_release);
+  } else if (am_option(AM_OPTION_VERBOSE)) {
+    _am_message("", "AMALLOC_PURGE_THREAD: cannot start the purge thread", NULL);
   }
   pthread_attr_destroy(&attr);
+}
+
+/* Stops the purge thread, if it runs, and waits for it to exit (a purge pass under way ends
+ * first); none starts afterwards. */
+AM_INTERNAL void _am_purge_thread_stop(void) {
+  atomic_store_explicit(&am_purge_stop, 1, memory_order_release);
+  syscall(SYS_futex, &am_purge_stop, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+  if (atomic_exchange(&am_purge_thread_joinable, 0)) pthread_join(am_purge_thread, NULL);
 }
 
 /* In a forked child: no purger holds a segment lock (the parent's prepare handler held
@@ -636,4 +658,5 @@ AM_INTERNAL void _am_segment_fork_child(void) {
   for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext)
     atomic_store_explicit(&seg->lock, 0, memory_order_relaxed);
   atomic_store_explicit(&am_g.purge_thread_started, 0, memory_order_relaxed);
+  atomic_store_explicit(&am_purge_thread_joinable, 0, memory_order_relaxed);   /* (not here) */
 }
