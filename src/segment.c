@@ -22,9 +22,10 @@
  * Abandoned segments are swept too: their remote frees are collected, their empty slabs given
  * back, and empty ones unmapped, so exited threads leave nothing behind for long.
  *
- * Huge pages: with AMALLOC_THP=1 a segment is advised MADV_HUGEPAGE and purged only by whole
- * 2 MiB halves (never splitting a huge page); hugetlb-backed segments are never purged, only
- * unmapped.
+ * Huge pages: with AMALLOC_THP=1 a segment is advised MADV_HUGEPAGE and purged only by 2 MiB
+ * halves whose slots are all free: the upper half whole, the lower one after the header
+ * (am_segment_purge_locked says why splitting that huge page is right); hugetlb-backed
+ * segments are never purged, only unmapped, and their free slots never count as dirty.
  */
 #include "internal.h"
 
@@ -184,7 +185,7 @@ static void am_segment_unmap(am_segment_t *seg) {
 }
 
 /* Gives back the pages of the segment's dirty free slots (caller holds seg->lock). With THP
- * only whole 2 MiB halves whose slots are all free; slot 0's header page never. */
+ * only 2 MiB halves whose slots are all free; the header pages never. */
 static size_t am_segment_purge_locked(am_segment_t *seg) {
   size_t released = 0;
   if (seg->hugetlb) return 0;
@@ -192,10 +193,23 @@ static size_t am_segment_purge_locked(am_segment_t *seg) {
   if (dirty == 0) return 0;
   if (seg->thp) {
     size_t half = seg->slab_count / 2;
-    uint64_t upper = am_segment_all_slots(seg) & ~(((uint64_t)1 << half) - 1);
+    uint64_t lower = ((uint64_t)1 << half) - 1;
+    uint64_t upper = am_segment_all_slots(seg) & ~lower;
     if ((seg->free_mask & upper) == upper && (dirty & upper) != 0) {
       if (_am_os_purge((uint8_t *)seg + AM_SEGMENT_SIZE / 2, AM_SEGMENT_SIZE / 2)) released += AM_SEGMENT_SIZE / 2;
       seg->dirty_mask &= ~upper;
+    }
+    /* The lower half holds the header, which stays resident, so everything after the header
+     * goes: that splits the half's huge page (the kernel maps the header with small pages from
+     * then on, and khugepaged may collapse the range again once slabs use it). Right: else up
+     * to 2 MiB less the header stays resident for as long as the segment lives (and the last
+     * segment of each kind lives as long as its heap), holding nothing; no TLB saving is
+     * worth that, and purging one half whole while the other half is in use splits nothing
+     * else. */
+    if ((seg->free_mask & lower) == lower && (dirty & lower) != 0) {
+      size_t header = _am_segment_header_size();
+      if (_am_os_purge((uint8_t *)seg + header, AM_SEGMENT_SIZE / 2 - header)) released += AM_SEGMENT_SIZE / 2 - header;
+      seg->dirty_mask &= ~lower;
     }
   } else {
     /* one madvise per run of adjacent dirty free slots */
@@ -241,9 +255,11 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   am_seg_lock(seg);
   bool had_dirty = am_segment_has_dirty(seg);
   seg->free_mask |= bit;
-  seg->dirty_mask |= bit;
+  /* hugetlb pages are never purged (only unmapped with their segment): their free slots are
+   * not dirty, or dirty_segments would stay above 0 and keep a purge pass due for ever */
+  if (!seg->hugetlb) seg->dirty_mask |= bit;
   seg->slabs_used--;
-  if (!had_dirty) {
+  if (!had_dirty && !seg->hugetlb) {
     am_stat_add(&am_g.dirty_segments, 1);
     seg->purge_at = delay < 0 ? INT64_MAX : _am_clock_ms() + delay;
   }
