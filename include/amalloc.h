@@ -111,7 +111,7 @@ int am_option_set(am_option_t option, long value);
 
 /* Statistics (AMALLOC_SHOW_STATS=1 prints the same at exit). Figures of other threads are read
  * without stopping them, so a snapshot taken while they run is approximate. */
-#define AM_STATS_VERSION 4           /* 4: segments_converted; 3: 96 classes (was 52) */
+#define AM_STATS_VERSION 5           /* 5: dirty_segments; 4: segments_converted; 3: 96 classes */
 #define AM_STATS_CLASSES 96
 typedef struct am_class_stats_s {
   size_t block_size;    /* bytes per block */
@@ -150,6 +150,8 @@ typedef struct am_stats_s {
   size_t segments_abandoned_now;
   size_t segments_converted;  /* empty segments reused for the other kind of slab (small <->
                                  medium), ever */
+  size_t dirty_segments;      /* segments with free slots not purged yet: a purge pass is due
+                                 while this is not 0 (hugetlb segments never count) */
   am_class_stats_t classes[AM_STATS_CLASSES];
 } am_stats_t;
 /* Fills *out (out->size must be set to sizeof(am_stats_t)). Returns 0, or EINVAL. */

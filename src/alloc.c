@@ -271,16 +271,39 @@ AM_EXPORT size_t am_malloc_usable_size(const void *p) {
   return am_usable_checked(p, "malloc_usable_size");
 }
 
+/* True when realloc(q, size) of a class block q can have made a large block of `usable` bytes:
+ * a class block of usable size u that must grow to u < size < u + u/8 gets a request of u + u/8
+ * (am_realloc_grow), and a large block's usable size is its request rounded up to a page. So
+ * size may lie up to about an eighth below such a block's usable size. Exact: the old class
+ * must exist and its grown request round to `usable`. `canary`: the bytes the secure build
+ * adds to a class block's request (its usable size is the class size less those, and a grown
+ * request of at most AM_MEDIUM_MAX gets them too). A cold loop: only free_sized of a large
+ * block within an eighth of a class size above 256 KiB (or above AMALLOC_LARGE_THRESHOLD) and
+ * not within its last page gets here. */
+static am_cold bool am_grown_from_class(size_t size, size_t usable, size_t canary) {
+  for (size_t cls = 0; cls < AM_CLASS_COUNT; cls++) {
+    size_t u = am_class_size[cls] - canary;
+    size_t grown = u + u / 8;
+    size_t request = canary != 0 && grown <= AM_MEDIUM_MAX ? grown + canary : grown;
+    if (u < size && size < grown && am_align_up(request, am_g.page_size) == usable) return true;
+  }
+  return false;
+}
+
 /* The checks of free_sized(p, n) (`fn` names the caller: "free_sized", or "free" for a sized
- * operator delete): n must be a size that could have given this block: at most its usable size
- * and, above 32 bytes, at least half of it (the smallest request malloc or an in-place realloc
- * leaves in a block); for a large block, within the last page (plus the canary the secure
- * build added to a request that was near the largest class). */
+ * operator delete): n must be a size the program can have last passed to malloc, calloc or
+ * realloc for this block: at most its usable size and, above 32 bytes, at least half of it
+ * (the smallest request malloc or an in-place realloc leaves in a block); for a large block,
+ * within the last page (plus the canary the secure build adds to a request near the largest
+ * class), or within the eighth realloc added when it grew the block out of a size class
+ * (am_grown_from_class). */
 AM_INTERNAL void _am_free_sized_check(void *p, size_t size, const char *fn) {
   size_t usable = am_usable_checked(p, fn);
   bool large = usable > (size_t)AM_MEDIUM_MAX || am_ptr_segment(p)->kind == AM_SEGMENT_LARGE;
   bool ok = size <= usable &&
-            (large ? size + am_g.page_size + AM_CANARY_SIZE > usable : (usable <= 32 || size >= usable / 2));
+            (large ? size + am_g.page_size + AM_CANARY_SIZE > usable ||
+                         am_grown_from_class(size, usable, AM_CANARY_SIZE)
+                   : (usable <= 32 || size >= usable / 2));
   if (am_unlikely(!ok)) _am_fatal_in(fn, AM_E_SIZE, p);
 }
 
@@ -355,11 +378,20 @@ AM_EXPORT void *am_aligned_alloc(size_t align, size_t size) {
   return am_malloc_aligned(align, size);
 }
 
+/* memalign is glibc's function, so it follows glibc (_mid_memalign): an alignment of at most
+ * 16 (MALLOC_ALIGNMENT; 0 included) is malloc's; one above SIZE_MAX / 2 + 1 is EINVAL (no
+ * power of two is that large); any other is rounded up to the next power of two (at least 32,
+ * glibc's smallest chunk). posix_memalign and aligned_alloc keep their EINVAL. */
 AM_EXPORT void *am_memalign(size_t align, size_t size) {
-  if (align == 0) return am_malloc(size);       /* glibc: alignment 0 means none */
-  if (!am_is_pow2(align)) {
+  if (align <= 16) return am_malloc(size);
+  if (align > SIZE_MAX / 2 + 1) {
     errno = EINVAL;
     return NULL;
+  }
+  if (!am_is_pow2(align)) {
+    size_t a = 32;
+    while (a < align) a <<= 1;
+    align = a;
   }
   return am_malloc_aligned(align, size);
 }

@@ -74,8 +74,26 @@ AM_INTERNAL void _am_process_init(void) {
  * early (they then run last in prepare, after other libraries have taken their locks). */
 __attribute__((constructor(101))) static void am_constructor(void) { _am_process_init(); }
 
-/* AMALLOC_SHOW_STATS=1: the report at exit. */
+/* A key that pthread_setspecific rejects (EINVAL: above PTHREAD_KEYS_MAX), for after the key is
+ * deleted: heap.c may still register a new thread's heap at exit, and must not set the value of
+ * a key that another library has created since with the same number. */
+#define AM_NO_THREAD_KEY ((pthread_key_t)-1)
+
+/* At process exit, and when amalloc is unloaded (dlclose of a plugin that links libamalloc.a
+ * or libamalloc-api.a): AMALLOC_SHOW_STATS=1 prints the report; then nothing of amalloc may
+ * run once its code is gone, while the program's threads, and threads that used amalloc, go
+ * on. So the purge thread is stopped and joined, and the thread key deleted: a thread that
+ * exits afterwards no longer calls _am_heap_thread_done (its heap, and the blocks it holds,
+ * stay where they are; the program may still use them). The fork handlers need nothing:
+ * pthread_atfork comes from libc_nonshared.a into every shared object and registers them with
+ * that object's __dso_handle, and glibc's __cxa_finalize, which runs when the object is
+ * unloaded, removes the handlers registered with it. At process exit a thread still running
+ * goes on allocating as before; one that exits after this leaves its heap as it is. */
 __attribute__((destructor)) static void am_destructor(void) {
-  if (atomic_load_explicit(&am_g.init_state, memory_order_acquire) == 2 && am_option(AM_OPTION_SHOW_STATS))
-    am_malloc_stats();
+  if (atomic_load_explicit(&am_g.init_state, memory_order_acquire) != 2) return;
+  if (am_option(AM_OPTION_SHOW_STATS)) am_malloc_stats();
+  _am_purge_thread_stop();
+  pthread_key_t key = am_g.thread_key;
+  __atomic_store_n(&am_g.thread_key, AM_NO_THREAD_KEY, __ATOMIC_RELAXED);
+  pthread_key_delete(key);
 }

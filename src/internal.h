@@ -137,6 +137,7 @@ AM_INTERNAL void _am_segment_unmap_expired(am_heap_t *heap);
 AM_INTERNAL size_t _am_segment_reclaim_all(am_heap_t *heap);
 AM_INTERNAL size_t _am_purge(bool force);
 AM_INTERNAL void _am_purge_thread_start(void);
+AM_INTERNAL void _am_purge_thread_stop(void);
 AM_INTERNAL void _am_segment_fork_child(void);
 AM_INTERNAL int64_t _am_clock_ms(void);
 /* Runs a purge pass when one is due; cheap when none is. */

@@ -285,13 +285,21 @@ AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
     else am_stat_sub(&am_g.stat_large_bytes, old_total - total);
     return p;
   }
-  if (total < old_total) return p;        /* could not shrink: the block is big enough */
+  if (total < old_total) {
+    /* could not shrink: the block is big enough; its usable size is still what the request
+     * gives (free_sized checks the request against it) */
+    seg->large_size = total - offset;
+    return p;
+  }
   if (offset == page) {
     /* move the whole mapping (header included) to a new aligned range */
     uint8_t *target = _am_os_alloc_aligned(total, AM_SEGMENT_SIZE, 0, 0);
     if (target == NULL) return NULL;
+    /* Off the segment map before the move: once mremap has released the old range, another
+     * thread's new mapping may be placed there and set the same bit. (Nobody else may look
+     * the block up meanwhile: it is the caller's.) */
+    _am_segmap_set(seg, false);
     if (_am_os_move(seg, old_total, total, target)) {
-      _am_segmap_set(seg, false);
       am_segment_t *nseg = (am_segment_t *)target;
       nseg->map_size = total;
       nseg->large_block = target + offset;
@@ -301,6 +309,7 @@ AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
       am_stat_add(&am_g.stat_large_bytes, total - old_total);
       return nseg->large_block;
     }
+    _am_segmap_set(seg, true);            /* not moved: the old range is still ours */
     _am_os_free(target, total);
   }
   /* over-aligned block (realloc does not keep alignment beyond malloc's), or mremap refused:

@@ -125,16 +125,23 @@ static void am_munmap(void *p, size_t size) {
   if (munmap(p, size) != 0 && errno != ENOMEM) _am_fatal("munmap failed: bad address", p);
 }
 
-/* A hint for a mapping of `size` bytes, or 0 when hints are off. */
+/* A hint for a mapping of `size` bytes, or 0 when hints are off or the mapping does not fit
+ * below AM_HINT_END. The bump pointer moves only when a hint is handed out: a request that
+ * cannot fit (a failed malloc(1 << 62)) must not use the range up and turn hints off for
+ * every later mapping. */
 static uintptr_t am_os_hint(size_t size, size_t align) {
   if (atomic_load_explicit(&am_g.hint_failures, memory_order_relaxed) >= 16) return 0;
-  /* Leave a gap of one segment after every mapping, so a large block can usually grow in
-   * place with mremap. */
-  size_t step = am_align_up(size, align) + AM_SEGMENT_SIZE;
-  uintptr_t h = atomic_fetch_add_explicit(&am_g.hint, step, memory_order_relaxed);
-  h = am_align_up(h, align);
-  if (h + size >= AM_HINT_END) return 0;
-  return h;
+  if (size >= AM_HINT_END || align >= AM_HINT_END) return 0;    /* (no overflow below) */
+  uintptr_t h = atomic_load_explicit(&am_g.hint, memory_order_relaxed);
+  for (;;) {
+    uintptr_t start = am_align_up(h, align);
+    if (start + size >= AM_HINT_END) return 0;
+    /* Leave a gap of one segment after every mapping, so a large block can usually grow in
+     * place with mremap. */
+    uintptr_t next = start + am_align_up(size, align) + AM_SEGMENT_SIZE;
+    if (atomic_compare_exchange_weak_explicit(&am_g.hint, &h, next, memory_order_relaxed, memory_order_relaxed))
+      return start;
+  }
 }
 
 AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_offset, unsigned flags) {

@@ -26,14 +26,19 @@
  * Abandoned segments are swept too: their remote frees are collected, their empty slabs given
  * back, and empty ones unmapped, so exited threads leave nothing behind for long.
  *
- * Huge pages: with AMALLOC_THP=1 a segment is advised MADV_HUGEPAGE and purged only by whole
- * 2 MiB halves (never splitting a huge page); hugetlb-backed segments are never purged, only
- * unmapped.
+ * Huge pages: with AMALLOC_THP=1 a segment is advised MADV_HUGEPAGE and purged only by 2 MiB
+ * halves whose slots are all free: the upper half whole, the lower one after the header
+ * (am_segment_purge_locked says why splitting that huge page is right); hugetlb-backed
+ * segments are never purged, only unmapped, and their free slots never count as dirty.
  */
 #include "internal.h"
 
+#include <limits.h>
+#include <linux/futex.h>
 #include <sched.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 AM_INTERNAL void _am_segmap_set(am_segment_t *seg, bool on) {
   uintptr_t idx = (uintptr_t)seg >> AM_SEGMENT_SHIFT;
@@ -226,7 +231,7 @@ static void am_segment_unmap(am_segment_t *seg) {
 }
 
 /* Gives back the pages of the segment's dirty free slots (caller holds seg->lock). With THP
- * only whole 2 MiB halves whose slots are all free; slot 0's header page never. */
+ * only 2 MiB halves whose slots are all free; the header pages never. */
 static size_t am_segment_purge_locked(am_segment_t *seg) {
   size_t released = 0;
   if (seg->hugetlb) return 0;
@@ -234,10 +239,23 @@ static size_t am_segment_purge_locked(am_segment_t *seg) {
   if (dirty == 0) return 0;
   if (seg->thp) {
     size_t half = seg->slab_count / 2;
-    uint64_t upper = am_segment_all_slots(seg) & ~(((uint64_t)1 << half) - 1);
+    uint64_t lower = ((uint64_t)1 << half) - 1;
+    uint64_t upper = am_segment_all_slots(seg) & ~lower;
     if ((seg->free_mask & upper) == upper && (dirty & upper) != 0) {
       if (_am_os_purge((uint8_t *)seg + AM_SEGMENT_SIZE / 2, AM_SEGMENT_SIZE / 2)) released += AM_SEGMENT_SIZE / 2;
       __atomic_store_n(&seg->dirty_mask, seg->dirty_mask & ~upper, __ATOMIC_RELAXED);   /* (am_seg_dirty_hint) */
+    }
+    /* The lower half holds the header, which stays resident, so everything after the header
+     * goes: that splits the half's huge page (the kernel maps the header with small pages from
+     * then on, and khugepaged may collapse the range again once slabs use it). Right: else up
+     * to 2 MiB less the header stays resident for as long as the segment lives (and the last
+     * segment of each kind lives as long as its heap), holding nothing; no TLB saving is
+     * worth that, and purging one half whole while the other half is in use splits nothing
+     * else. */
+    if ((seg->free_mask & lower) == lower && (dirty & lower) != 0) {
+      size_t header = _am_segment_header_size();
+      if (_am_os_purge((uint8_t *)seg + header, AM_SEGMENT_SIZE / 2 - header)) released += AM_SEGMENT_SIZE / 2 - header;
+      seg->dirty_mask &= ~lower;
     }
   } else {
     /* one madvise per run of adjacent dirty free slots */
@@ -286,9 +304,11 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   seg->remote_full_seen &= ~bit;
   bool had_dirty = am_segment_has_dirty(seg);
   seg->free_mask |= bit;
-  seg->dirty_mask |= bit;
+  /* hugetlb pages are never purged (only unmapped with their segment): their free slots are
+   * not dirty, or dirty_segments would stay above 0 and keep a purge pass due for ever */
+  if (!seg->hugetlb) seg->dirty_mask |= bit;
   seg->slabs_used--;
-  if (!had_dirty) {
+  if (!had_dirty && !seg->hugetlb) {
     am_stat_add(&am_g.dirty_segments, 1);
     seg->purge_at = delay < 0 ? INT64_MAX : _am_clock_ms() + delay;
   }
@@ -711,14 +731,23 @@ AM_INTERNAL size_t _am_purge(bool force) {
 
 /* The optional background purger (AMALLOC_PURGE_THREAD=1): wakes every half delay (at least
  * every 10 ms, at most every second) and runs a purge pass, so memory goes back on time even
- * when every thread of the program is idle or blocked. */
+ * when every thread of the program is idle or blocked. It is joinable and sleeps on a futex,
+ * so that _am_purge_thread_stop (init.c's destructor: a plugin that links amalloc statically is
+ * unloaded, or the process exits) wakes it at once and waits until it has left amalloc's code.
+ * am_purge_stop, once 1, stays 1: no purge thread starts again. */
+static pthread_t am_purge_thread;
+static _Atomic(int) am_purge_thread_joinable;   /* am_purge_thread runs and nobody joined it */
+static _Atomic(int) am_purge_stop;              /* the futex word: 1 = stop */
+
 static void *am_purge_thread_main(void *arg) {
   (void)arg;
-  for (;;) {
+  while (!atomic_load_explicit(&am_purge_stop, memory_order_acquire)) {
     long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
     long ms = delay <= 0 ? 1000 : delay / 2 < 10 ? 10 : delay / 2 > 1000 ? 1000 : delay / 2;
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    /* returns at the timeout, at the stop's wake-up, or at once if the word is 1 already */
+    syscall(SYS_futex, &am_purge_stop, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+    if (atomic_load_explicit(&am_purge_stop, memory_order_acquire)) break;
     if (delay >= 0) _am_purge(false);
   }
   return NULL;
@@ -727,15 +756,24 @@ static void *am_purge_thread_main(void *arg) {
 AM_INTERNAL void _am_purge_thread_start(void) {
   if (atomic_load_explicit(&am_g.purge_thread_started, memory_order_relaxed)) return;
   if (atomic_exchange(&am_g.purge_thread_started, 1)) return;
-  pthread_t th;
+  if (atomic_load_explicit(&am_purge_stop, memory_order_acquire)) return;   /* unloading */
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   pthread_attr_setstacksize(&attr, 64 * 1024);
-  if (pthread_create(&th, &attr, am_purge_thread_main, NULL) != 0) {
-    if (am_option(AM_OPTION_VERBOSE)) _am_message("", "AMALLOC_PURGE_THREAD: cannot start the purge thread", NULL);
+  if (pthread_create(&am_purge_thread, &attr, am_purge_thread_main, NULL) == 0) {
+    atomic_store_explicit(&am_purge_thread_joinable, 1, memory_order_release);
+  } else if (am_option(AM_OPTION_VERBOSE)) {
+    _am_message("", "AMALLOC_PURGE_THREAD: cannot start the purge thread", NULL);
   }
   pthread_attr_destroy(&attr);
+}
+
+/* Stops the purge thread, if it runs, and waits for it to exit (a purge pass under way ends
+ * first); none starts afterwards. */
+AM_INTERNAL void _am_purge_thread_stop(void) {
+  atomic_store_explicit(&am_purge_stop, 1, memory_order_release);
+  syscall(SYS_futex, &am_purge_stop, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+  if (atomic_exchange(&am_purge_thread_joinable, 0)) pthread_join(am_purge_thread, NULL);
 }
 
 /* In a forked child: no purger holds a segment lock (the parent's prepare handler held
@@ -744,4 +782,5 @@ AM_INTERNAL void _am_segment_fork_child(void) {
   for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext)
     atomic_store_explicit(&seg->lock, 0, memory_order_relaxed);
   atomic_store_explicit(&am_g.purge_thread_started, 0, memory_order_relaxed);
+  atomic_store_explicit(&am_purge_thread_joinable, 0, memory_order_relaxed);   /* (not here) */
 }

@@ -131,6 +131,7 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
   out->segments_reclaimed = am_load(&am_g.stat_reclaimed);
   out->segments_abandoned_now = __atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED);
   out->segments_converted = am_load(&am_g.stat_converted);
+  out->dirty_segments = am_load(&am_g.dirty_segments);
   for (size_t c = 0; c < AM_CLASS_COUNT && c < AM_STATS_CLASSES; c++) {
     out->classes[c].block_size = am_class_size[c];
     out->classes[c].mallocs = atomic_load_explicit(&am_g.stat_mallocs[c], memory_order_relaxed);
