@@ -255,7 +255,7 @@ static size_t am_segment_purge_locked(am_segment_t *seg) {
     if ((seg->free_mask & lower) == lower && (dirty & lower) != 0) {
       size_t header = _am_segment_header_size();
       if (_am_os_purge((uint8_t *)seg + header, AM_SEGMENT_SIZE / 2 - header)) released += AM_SEGMENT_SIZE / 2 - header;
-      seg->dirty_mask &= ~lower;
+      __atomic_store_n(&seg->dirty_mask, seg->dirty_mask & ~lower, __ATOMIC_RELAXED);   /* (am_seg_dirty_hint) */
     }
   } else {
     /* one madvise per run of adjacent dirty free slots */
