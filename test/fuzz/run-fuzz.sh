@@ -20,7 +20,8 @@
 # Environment: AMALLOC_FUZZ_SECONDS (default 60), CLANG (default clang),
 #              AMALLOC_FUZZ_ARGS (extra libFuzzer arguments, word-split, e.g. "-jobs=2").
 # Exit status: 0 if libFuzzer found nothing, 1 if it found something or could not run,
-#              77 (meson: skipped) if clang is not installed.
+#              1 if clang is not installed on Debian as root (test/run.sh installs it),
+#              77 (meson: skipped) if it is not installed elsewhere (tool-missing.sh).
 set -uo pipefail
 
 if [ $# -lt 2 ]; then
@@ -42,8 +43,7 @@ if [ $# -ge 3 ]; then
 else
   clang=${CLANG:-clang}
   if ! command -v "$clang" >/dev/null 2>&1; then
-    echo "run-fuzz.sh: $clang is not installed: skipping"
-    exit 77
+    exec bash "$(dirname "${BASH_SOURCE[0]}")/../tool-missing.sh" "$clang (with libFuzzer: libclang-rt-dev)"
   fi
   bin=$out/fuzz_api
   echo "==> building $bin with $clang"
