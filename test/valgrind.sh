@@ -6,7 +6,7 @@
 set -u
 bin=$1
 lib=$2
-command -v valgrind >/dev/null || { echo "valgrind not installed; skipped"; exit 77; }
+command -v valgrind >/dev/null || exec bash "$(dirname "${BASH_SOURCE[0]}")/tool-missing.sh" valgrind
 vg=(valgrind -q --soname-synonyms=somalloc=NONE --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite)
 fail=0
 check() { # check NAME WANT_RC PATTERN...

@@ -27,7 +27,8 @@
 #              AMALLOC_FUZZ_ARGS (extra libFuzzer arguments, word-split, e.g. "-jobs=2"),
 #              AMALLOC_FUZZ_RUNS (the runs to do, comma-separated; default all four).
 # Exit status: 0 if libFuzzer found nothing, 1 if it found something or could not run,
-#              77 (meson: skipped) if clang is not installed.
+#              1 if clang is not installed on Debian as root (test/run.sh installs it),
+#              77 (meson: skipped) if it is not installed elsewhere (tool-missing.sh).
 set -uo pipefail
 
 if [ $# -lt 2 ]; then
@@ -62,8 +63,7 @@ if [ $# -ge 4 ]; then
   bin_secure=$4
 else
   if ! command -v "$clang" >/dev/null 2>&1; then
-    echo "run-fuzz.sh: $clang is not installed: skipping"
-    exit 77
+    exec bash "$(dirname "${BASH_SOURCE[0]}")/../tool-missing.sh" "$clang (with libFuzzer: libclang-rt-dev)"
   fi
   bin=$out/fuzz_api
   bin_secure=$out/fuzz_api-secure

@@ -15,6 +15,7 @@ int main() {
   keep(::operator new(72));
   T *q = new T[8];
   T *r = static_cast<T *>(opaque(q));
+  aim(r);
   delete r;                          // the misuse: should have been delete[]
   say("detail: %ld destructor(s) ran\n", destroyed);
   survived();

@@ -13,6 +13,7 @@ int main() {
   Obj *p = new Obj;
   delete p;
   Obj *again = static_cast<Obj *>(opaque(p));
+  aim(again);
   delete again;                      // the misuse
   report_reuse(sizeof(Obj));
   survived();

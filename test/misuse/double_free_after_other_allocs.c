@@ -13,6 +13,7 @@ int main(void) {
     memset(q, 2, sizes[i]);
     keep(q);
   }
+  aim(p);
   free(opaque(p));                   /* the misuse */
   report_reuse(48);
   survived();

@@ -13,6 +13,7 @@ int main(void) {
     say("detail: realloc did not move the block\n");
     survived();
   }
+  aim(p);
   free(opaque(p));                   /* the misuse: p was freed by realloc */
   report_reuse(64);
   survived();

@@ -8,6 +8,7 @@ int main(void) {
   if (posix_memalign(&p, 64, 200) != 0) return 2;
   memset(p, 1, 200);
   free(p);
+  aim(p);
   free(opaque(p));                   /* the misuse */
   report_reuse(200);
   survived();

@@ -5,6 +5,7 @@ int main(void) {
   char *p = malloc(1 << 20);
   memset(p, 1, 1 << 20);
   free(p);
+  aim(p);
   free(opaque(p));                   /* the misuse */
   report_reuse(1 << 20);
   survived();

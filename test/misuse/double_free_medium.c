@@ -6,6 +6,7 @@ int main(void) {
   char *p = malloc(20 * 1024);
   memset(p, 1, 20 * 1024);
   free(p);
+  aim(p);
   free(opaque(p));                   /* the misuse */
   report_reuse(20 * 1024);
   survived();

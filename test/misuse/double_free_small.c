@@ -6,6 +6,7 @@ int main(void) {
   char *p = malloc(64);
   memset(p, 1, 64);
   free(p);
+  aim(p);
   free(opaque(p));                   /* the misuse */
   report_reuse(64);
   survived();

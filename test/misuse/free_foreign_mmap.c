@@ -7,6 +7,7 @@ int main(void) {
   size_t len = 64 * 1024;
   char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return 2;
+  aim(m + 4096);
   free(opaque(m + 4096));            /* the misuse */
   survived();
 }

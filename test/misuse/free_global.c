@@ -8,6 +8,7 @@ static struct {
 
 int main(void) {
   keep(malloc(32));
+  aim(global.buf);
   free(opaque(global.buf));          /* the misuse */
   survived();
 }

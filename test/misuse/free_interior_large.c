@@ -4,6 +4,7 @@
 int main(void) {
   char *p = malloc(1 << 20);
   memset(p, 1, 1 << 20);
+  aim(p + 4096);
   free(opaque(p + 4096));            /* the misuse */
   survived();
 }

@@ -5,6 +5,7 @@ int main(void) {
   keep(malloc(20 * 1024));
   char *p = malloc(20 * 1024);
   memset(p, 1, 20 * 1024);
+  aim(p + 4096);
   free(opaque(p + 4096));            /* the misuse */
   survived();
 }

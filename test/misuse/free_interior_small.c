@@ -5,6 +5,7 @@ int main(void) {
   keep(malloc(64));
   char *p = malloc(64);
   memset(p, 1, 64);
+  aim(p + 16);
   free(opaque(p + 16));              /* the misuse */
   survived();
 }

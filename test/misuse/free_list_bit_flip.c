@@ -16,6 +16,7 @@ int main(void) {
   void *q[64];
   for (int i = 0; i < 64; i++) q[i] = malloc(100);
   for (int i = 0; i < 64; i++) free(q[i]);
+  aim(p);                            /* (malloc reports the block whose link is bad) */
   uintptr_t *link = (uintptr_t *)opaque(p);
   *link ^= (uintptr_t)1 << 5;        /* the misuse (32 bytes off: not on any block grid) */
   void *r[100];

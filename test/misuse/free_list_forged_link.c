@@ -20,6 +20,7 @@ int main(void) {
   uintptr_t *xr = opaque(x);
   say("detail: guessed key %#lx, mark read after free %#lx\n", (unsigned long)key, (unsigned long)xr[1]);
   victim[1] = xr[1];
+  aim(x);                                /* (malloc reports the block whose link is forged) */
   xr[0] = (uintptr_t)victim ^ key;       /* the misuse: a forged link */
   int twice = 0;
   for (int i = 0; i < 300; i++) {

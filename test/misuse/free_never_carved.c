@@ -14,6 +14,7 @@ int main(void) {
   char *q = p + ((slot_end - page - (uintptr_t)p) / 3072 - 1) * 3072;
   if (q == p) q = p - 3072;          /* (p is that block: the one before it, never handed out) */
   say("detail: freeing %p, %zu blocks after %p\n", (void *)q, (size_t)(q - p) / 3072, (void *)p);
+  aim(q);
   free(opaque(q));                   /* the misuse */
   report_reuse(3000);
   survived();

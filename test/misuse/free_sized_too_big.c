@@ -6,6 +6,7 @@ int main(void) {
   keep(malloc(100));
   char *p = malloc(100);
   memset(p, 1, 100);
+  aim(p);
   free_sized(opaque(p), 200);        /* the misuse */
   survived();
 }

@@ -6,6 +6,7 @@ int main(void) {
   keep(malloc(1000));
   char *p = malloc(1000);
   memset(p, 1, 1000);
+  aim(p);
   free_sized(opaque(p), 10);         /* the misuse */
   survived();
 }

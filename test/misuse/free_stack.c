@@ -9,6 +9,7 @@ int main(void) {
   } local;
   memset(&local, 0, sizeof local);
   char *buf = local.buf;
+  aim(buf);
   free(opaque(buf));                 /* the misuse */
   survived();
 }

@@ -7,6 +7,7 @@ int main(void) {
   char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return 2;
   if (munmap(m, len) != 0) return 2;
+  aim(m + 4096 + 64);
   free(opaque(m + 4096 + 64));       /* the misuse: nothing is mapped there */
   survived();
 }

@@ -5,6 +5,7 @@
  * The programs are not linked with amalloc: run.sh runs them under LD_PRELOAD. Their own output
  * goes through write(2) from a stack buffer, so reporting never touches a possibly corrupt heap.
  * Exit status 77 means the function to misuse does not exist in this process (n/a).
+ * Right before the misuse, aim(p) prints "pointer: 0x..." for the pointer it concerns.
  */
 #ifndef MISUSE_H
 #define MISUSE_H
@@ -52,6 +53,10 @@ static M_UNUSED __attribute__((format(printf, 1, 2))) void say(const char *fmt, 
   ssize_t w = write(STDOUT_FILENO, buf, (size_t)n);
   (void)w;
 }
+
+/* Says which pointer the program is about to misuse ("pointer: 0x..." on stdout, before the
+ * misuse): run.sh requires amalloc's message to name exactly this pointer. */
+static M_UNUSED void aim(const void *p) { say("pointer: %p\n", p); }
 
 /* The program survived its misuse. It exits normally (exit, not _exit), as a real program
  * would, so that an allocator's checks at exit (amalloc's secure build checks its quarantine)

@@ -7,6 +7,7 @@ int main(void) {
   char *q = malloc(24);
   memset(p, 'a', 24);
   memset(q, 'b', 24);
+  aim(p);
   ((char *)opaque(p))[24] = 0;       /* the misuse */
   say("detail: q %s\n", q == p + 32 ? "is right after p" : "is elsewhere");
   free(p);

@@ -7,6 +7,7 @@ int main(void) {
   char *q = malloc(24);
   memset(p, 'a', 24);
   memset(q, 'b', 24);
+  aim(p);
   memcpy((char *)opaque(p) + 24, "OVERFLOW", 8); /* the misuse */
   free(p);
   free(q);

@@ -7,6 +7,7 @@ int main(void) {
   char *p = malloc(n);
   memset(p, 'a', n);
   size_t u = malloc_usable_size(p);
+  aim(p);
   ((char *)opaque(p))[u] = 'X';         /* the misuse */
   say("detail: usable size %zu\n", u);
   free(p);

@@ -13,6 +13,7 @@ int main(void) {
   memset(p, 'a', n);
   memset(q, 'b', n);
   size_t u = malloc_usable_size(p);
+  aim(p);
   memset((char *)opaque(p) + u, 'X', 64); /* the misuse */
   say("detail: usable size %zu; q %s\n", u, q[0] == 'X' ? "was overwritten" : "is intact at its start");
   free(p);

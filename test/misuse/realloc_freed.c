@@ -6,6 +6,7 @@ int main(void) {
   char *p = malloc(64);
   memset(p, 1, 64);
   free(p);
+  aim(p);
   char *q = realloc(opaque(p), 128); /* the misuse */
   say("detail: realloc returned %s\n", q == NULL ? "NULL" : q == p ? "the same pointer" : "a new block");
   survived();

@@ -9,6 +9,7 @@ int main(void) {
   } local;
   memset(&local, 0, sizeof local);
   char *buf = local.buf;
+  aim(buf);
   char *q = realloc(opaque(buf), 512); /* the misuse */
   say("detail: realloc returned %s\n", q == NULL ? "NULL" : q == buf ? "the same pointer" : "a new block");
   survived();

@@ -29,7 +29,9 @@
 #   exit N           exited otherwise;  n/a: the function to misuse does not exist (exit 77)
 #   ok               a control kind (an `ok` line in expect.txt: not a misuse) exited 0 quietly;
 #                    controls are left out of the counts
-# Claims (expect.txt): `error: A | B` = SIGABRT and stderr contains "amalloc: error: A" (or B);
+# Claims (expect.txt): `error: A | B` = SIGABRT, and the FIRST line of stderr is exactly
+# "amalloc: error: A (pointer 0xHEX)" (or B), with HEX the pointer the program said it misuses
+# (its last stdout line "pointer: 0x...", printed by aim() in misuse.h just before the misuse);
 # `crash` = died by a signal; `ok` = exit 0, SURVIVED, empty stderr; `none` = no claim.
 # Exit status: 0 when every claim holds, 1 when one does not, 2 on a usage or setup error.
 set -u
@@ -135,20 +137,42 @@ first_message() {
   printf '%s' "${l:0:$msg_chars}"
 }
 
-# Does stderr ($1) contain "amalloc: error: ALT" for one of the ` | `-separated ALTs ($2)?
+# Is the first line of stderr ($1) exactly "amalloc: error: ALT (pointer 0xHEX)" for one of the
+# ` | `-separated ALTs ($3), with HEX the pointer of the program's "pointer: 0x..." line on
+# stdout ($2)? On failure, `why` says what was wrong.
+why=""
 has_error() {
-  local file=$1 alts=$2 alt
+  local err=$1 out=$2 alts=$3 alt line what ptr aimed
+  why=""
+  line=$(head -n 1 "$err")
+  local re='^amalloc: error: (.+) \(pointer (0x[0-9a-f]+)\)$'
+  if ! [[ $line =~ $re ]]; then
+    why="the first line of stderr is not 'amalloc: error: <fn>: <problem> (pointer 0x<hex>)'"
+    return 1
+  fi
+  what=${BASH_REMATCH[1]}
+  ptr=${BASH_REMATCH[2]}
+  aimed=$(sed -n 's/^pointer: \(0x[0-9a-fA-F]*\)$/\1/p' "$out" | tail -n 1)
+  if [[ -z $aimed ]]; then
+    why="the program printed no 'pointer: 0x...' line (aim() in misuse.h)"
+    return 1
+  fi
+  if (( ptr != aimed )); then
+    why="the message names pointer $ptr, the program misused $aimed"
+    return 1
+  fi
   while [[ -n $alts ]]; do
     alt=${alts%% | *}
     if [[ $alts == *" | "* ]]; then alts=${alts#* | }; else alts=""; fi
     alt=${alt#"${alt%%[![:space:]]*}"}
     alt=${alt%"${alt##*[![:space:]]}"}
-    grep -qF -- "amalloc: error: $alt" "$file" && return 0
+    [[ $what == "$alt" ]] && return 0
   done
+  why="the message is '$what'"
   return 1
 }
 
-declare -A cell=() verdict=()
+declare -A cell=() verdict=() reason=()
 declare -A n_stopped=() n_crash=() n_survived=() n_other=() n_claims=() n_failed=()
 failures=()
 start=$SECONDS
@@ -199,12 +223,17 @@ for b in "${!builds[@]}"; do
 
     exp=${expect[$kind|$build]:-none}
     ok=1
+    why=""
     case $exp in
       none) ;;
       crash) (( sig != 0 )) || ok=0 ;;
       ok) { (( rc == 0 )) && grep -qx SURVIVED "$out" && [[ ! -s $err ]]; } || ok=0 ;;
-      "error: "*) { (( sig == 6 )) && has_error "$err" "${exp#error: }"; } || ok=0 ;;
+      "error: "*)
+        if (( sig != 6 )); then ok=0; why="not killed by SIGABRT (status $rc)"
+        elif ! has_error "$err" "$out" "${exp#error: }"; then ok=0
+        fi ;;
     esac
+    reason[$build|$kind]=$why
     if [[ $exp != none ]]; then
       n_claims[$build]=$((n_claims[$build] + 1))
       if (( ok == 0 )); then
@@ -312,6 +341,7 @@ if (( ${#failures[@]} > 0 )); then
     kind=${f#*|}
     printf '  %s under %s: expected "%s", got "%s"\n' "$kind" "$build" "${expect[$kind|$build]}" \
       "${cell[$build|$kind]}"
+    [[ -n ${reason[$build|$kind]} ]] && printf '      why: %s\n' "${reason[$build|$kind]}"
     sed -n '1,3p' "$tmp/$build.$kind.err" | sed 's/^/      stderr: /'
     grep -v '^SURVIVED$' "$tmp/$build.$kind.out" | sed -n '1,3p' | sed 's/^/      stdout: /'
   done

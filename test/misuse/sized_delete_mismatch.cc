@@ -6,6 +6,7 @@ int main() {
   keep(::operator new(1000));
   char *p = static_cast<char *>(::operator new(1000));
   memset(p, 1, 1000);
+  aim(p);
   ::operator delete(opaque(p), 10);  // the misuse
   survived();
 }

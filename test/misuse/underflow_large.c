@@ -6,6 +6,7 @@ int main(void) {
   size_t n = 1 << 20;
   char *p = malloc(n);
   memset(p, 'a', n);
+  aim(p);
   memset((char *)opaque(p) - 16, 'U', 16); /* the misuse */
   free(p);
   keep(malloc(n));

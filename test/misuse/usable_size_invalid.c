@@ -9,6 +9,7 @@ int main(void) {
   } local;
   memset(&local, 0, sizeof local);
   char *buf = local.buf;
+  aim(buf);
   size_t n = malloc_usable_size(opaque(buf)); /* the misuse */
   say("detail: malloc_usable_size returned %zu\n", n);
   survived();

@@ -7,6 +7,7 @@ int main(void) {
   memset(p, 'S', 64);
   free(p);
   char copy[64];
+  aim(p);
   memcpy(copy, opaque(p), 64);       /* the misuse */
   int same = 0;
   for (int i = 0; i < 64; i++) same += copy[i] == 'S';

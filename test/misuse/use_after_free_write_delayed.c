@@ -9,6 +9,7 @@ int main(void) {
   char *p = malloc(64);
   memset(p, 1, 64);
   free(p);
+  aim(p);
   memset((char *)opaque(p) + 16, 'W', 48); /* the misuse */
   for (int i = 0; i < 100; i++) free(other[i]);
   int seen = 0;

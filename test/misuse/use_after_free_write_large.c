@@ -6,6 +6,7 @@ int main(void) {
   char *p = malloc(1 << 20);
   memset(p, 1, 1 << 20);
   free(p);
+  aim(p);
   memset((char *)opaque(p) + 4096, 'W', 64); /* the misuse */
   survived();
 }

@@ -7,6 +7,7 @@ int main(void) {
   char *p = malloc(64);
   memset(p, 1, 64);
   free(p);
+  aim(p);
   memset((char *)opaque(p) + 8, 'W', 56); /* the misuse */
   char *a = malloc(64);
   char *b = malloc(64);

@@ -6,6 +6,7 @@ int main(void) {
   char *p = malloc(100);
   memset(p, 1, 100);
   free(p);
+  aim(p);
   ((char *volatile)opaque(p))[40] = 'x';    /* the misuse */
   for (int i = 0; i < 1000; i++) opaque(malloc(32));
   say("detail: 1000 mallocs after the write completed\n");

@@ -15,6 +15,7 @@ int main(void) {
   free(x);
   free(p);
   void *link = target + 64;
+  aim(p);
   memcpy(opaque(p), &link, sizeof link); /* the misuse */
   char *a = malloc(64);
   char *b = malloc(64);

@@ -5,6 +5,7 @@
 int main(void) {
   char *p = malloc(0);
   char *q = malloc(0);
+  aim(p);
   memset(opaque(p), 'Z', 32);        /* the misuse */
   free(p);
   free(q);

@@ -17,7 +17,7 @@ dest="$tmp/dest"
 status=0
 pass() { echo "ok: $*"; }
 fail() { echo "FAIL: $*"; status=1; }
-command -v pkg-config >/dev/null 2>&1 || { echo "SKIP: pkg-config is not installed"; exit 77; }
+command -v pkg-config >/dev/null 2>&1 || exec bash "$(dirname "${BASH_SOURCE[0]}")/../tool-missing.sh" pkg-config
 cc=${CC:-cc}
 command -v "$cc" >/dev/null 2>&1 || cc=gcc
 
