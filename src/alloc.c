@@ -43,6 +43,19 @@ am_inline void *am_heap_malloc_small(am_heap_t *heap, size_t size) {
   return am_heap_malloc_miss(heap, size);
 }
 
+/* A large allocation is a slow path of the calling thread's heap too: it ticks (heap.c
+ * _am_heap_tick), so that a thread that allocates only large blocks after freeing small ones
+ * still gives back its idle slabs and empty segments on time; the secure build checks a few
+ * quarantined blocks. */
+static am_noinline void am_large_tick(void) {
+  am_heap_t *heap = am_heap_get();
+  if (heap == &am_heap_empty) return;
+  _am_heap_tick(heap);
+#if AM_SECURE
+  am_secure_alloc_tick(heap);
+#endif
+}
+
 /* Above 1 KiB: a size class up to AMALLOC_LARGE_THRESHOLD, a mapping of its own above. `req` is
  * am_request's; `zero` bytes at the start are cleared (calloc). */
 static am_noinline void *am_malloc_above_table(size_t req, size_t zero) {
@@ -52,9 +65,7 @@ static am_noinline void *am_malloc_above_table(size_t req, size_t zero) {
     if (zero != 0 && p != NULL) memset(p, 0, zero);
     return p;
   }
-#if AM_SECURE
-  am_secure_alloc_tick(am_heap_get());
-#endif
+  am_large_tick();
   return _am_large_alloc(req, 0, zero != 0);   /* a fresh mapping is already zero */
 }
 
@@ -354,9 +365,7 @@ static void *am_malloc_aligned(size_t align, size_t size) {
         return am_heap_malloc_small(am_heap_get(), am_class_size[cls]);
     }
   }
-#if AM_SECURE
-  am_secure_alloc_tick(am_heap_get());
-#endif
+  am_large_tick();
   return _am_large_alloc(req, align, false);
 }
 

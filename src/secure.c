@@ -168,9 +168,7 @@ static am_noinline void am_sec_check_some(am_heap_t *heap, const char *fn) {
 }
 
 /* Called on every allocation that hands out no slab block (large blocks). */
-am_inline void am_secure_alloc_tick(am_heap_t *heap) {
-  if (heap != &am_heap_empty) am_sec_check_some(heap, "malloc");
-}
+am_inline void am_secure_alloc_tick(am_heap_t *heap) { am_sec_check_some(heap, "malloc"); }
 
 /* ---- hooks of am_slab_pop (internal.h) ------------------------------------------------------ */
 

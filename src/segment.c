@@ -257,6 +257,12 @@ static size_t am_segment_purge_locked(am_segment_t *seg) {
       if (_am_os_purge((uint8_t *)seg + header, AM_SEGMENT_SIZE / 2 - header)) released += AM_SEGMENT_SIZE / 2 - header;
       __atomic_store_n(&seg->dirty_mask, seg->dirty_mask & ~lower, __ATOMIC_RELAXED);   /* (am_seg_dirty_hint) */
     }
+    /* A half with a slab in use is not purged at all; its free slots stop counting as dirty
+     * (else the segment would stay on the purge schedule, and a pass run every few ms, for as
+     * long as that slab lives). The release that empties the half marks it dirty again. */
+    uint64_t busy = ((seg->free_mask & lower) != lower ? lower : 0) | ((seg->free_mask & upper) != upper ? upper : 0);
+    if (seg->dirty_mask & busy)
+      __atomic_store_n(&seg->dirty_mask, seg->dirty_mask & ~busy, __ATOMIC_RELAXED);   /* (am_seg_dirty_hint) */
   } else {
     /* one madvise per run of adjacent dirty free slots */
     while (dirty != 0) {

@@ -5,6 +5,8 @@
  *                       it with blocks, keep one block in the upper half, free the rest; the
  *                       purged bytes and the RSS must show the lower half gone. Small and
  *                       medium segments. (Before: only the upper half was ever purged.)
+ *   hugepages thp-both  (the same options) a live block in each half: the segment's free slots
+ *                       must not stay counted dirty (purge passes would run for ever).
  *   hugepages hugetlb   (AMALLOC_HUGETLB=1, huge pages reserved: test/hugepages-hugetlb.sh) a
  *                       hugetlb segment's free slots are never purged, so they must not count
  *                       as dirty: after the frees am_stats' dirty_segments is 0 again. (Before:
@@ -72,6 +74,36 @@ static void test_thp(void) {
   CHECK_GE(stats().thp_segments, 2);
 }
 
+/* A THP segment with a live block in each half: neither half can be purged whole, so its free
+ * slots must not stay counted as dirty (a purge pass would run every few ms for as long as the
+ * two blocks live, as for hugetlb); once a half empties, it is purged. */
+static void test_thp_both(void) {
+  CHECK_EQ(am_option_get(AM_OPTION_THP), 1);
+  enum { MAX = 4096 };
+  static char *blocks[MAX];
+  size_t n = 0, size = 4096;
+  uintptr_t seg = 0;
+  char *low = NULL, *high = NULL;
+  while (n < MAX && high == NULL) {
+    char *p = am_malloc(size);
+    if (!CHECK(p != NULL)) return;
+    memset(p, 1, size);
+    if (seg == 0) seg = (uintptr_t)p & ~(SEGMENT - 1);
+    if (low == NULL && (uintptr_t)p - seg < SEGMENT / 2) low = p;
+    else if ((uintptr_t)p - seg >= SEGMENT / 2 && (uintptr_t)p - seg < SEGMENT) high = p;
+    else blocks[n++] = p;
+  }
+  if (!CHECK(low != NULL && high != NULL)) return;
+  for (size_t i = 0; i < n; i++) am_free(blocks[i]);
+  am_stats_t st = stats();
+  printf("thp-both: one block live in each half, %zu others freed: dirty_segments %zu\n", n,
+         st.dirty_segments);
+  CHECK_EQ(st.dirty_segments, 0);
+  am_free(high);
+  am_free(low);
+  CHECK_EQ(stats().dirty_segments, 0);
+}
+
 static void test_hugetlb(void) {
   CHECK_EQ(am_option_get(AM_OPTION_HUGETLB), 1);
   enum { N = 3000 };
@@ -96,7 +128,8 @@ int main(int argc, char **argv) {
   test_init("hugepages");
   const char *which = argc > 1 ? argv[1] : "";
   if (strcmp(which, "thp") == 0) test_thp();
+  else if (strcmp(which, "thp-both") == 0) test_thp_both();
   else if (strcmp(which, "hugetlb") == 0) test_hugetlb();
-  else CHECK(!"usage: hugepages thp|hugetlb");
+  else CHECK(!"usage: hugepages thp|thp-both|hugetlb");
   return test_summary();
 }

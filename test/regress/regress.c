@@ -12,6 +12,8 @@
  *                           128 MiB freed by main into a blocked thread's slabs comes back on
  *                           malloc_trim(0) from main, or with AMALLOC_PURGE_THREAD=1 by itself
  *                           within 300 ms (defect 5b)
+ *   regress large-only      a thread that frees its small blocks and then allocates only large
+ *                           ones still unmaps its empty segments after the purge delay
  * Each scenario that could abort runs in a child process; the parent checks its exit.
  */
 #include "../test.h"
@@ -298,6 +300,37 @@ static void test_idle_remote(const char *how) {
   for (int i = 0; i < 1000; i++) free(q[i]);
 }
 
+/* After its small blocks are freed, a thread that only allocates large blocks still unmaps its
+ * empty segments after the purge delay (README "Memory return"). */
+static void test_large_only(void) {
+  if (am_stats_get == NULL) {
+    CHECK(!"am_stats_get is not in the process (run with amalloc preloaded)");
+    return;
+  }
+  enum { N = 64 * 1024 };
+  static void *p[N];
+  am_stats_t st;
+  st.size = sizeof st;
+  CHECK_EQ(am_stats_get(&st), 0);
+  size_t seg0 = st.segments;
+  for (int i = 0; i < N; i++) p[i] = malloc(1000);
+  CHECK_EQ(am_stats_get(&st), 0);
+  size_t seg1 = st.segments;
+  for (int i = 0; i < N; i++) free(p[i]);
+  double t0 = now_seconds();
+  while (now_seconds() - t0 < 0.3) {
+    void *q = malloc(2 << 20);
+    memset(q, 1, 4096);
+    free(q);
+    sleep_ms(2);
+  }
+  CHECK_EQ(am_stats_get(&st), 0);
+  printf("large-only: segments %zu before, %zu with 64 Ki blocks of 1000 bytes, %zu 300 ms after "
+         "their free (only large blocks meanwhile)\n", seg0, seg1, (size_t)st.segments);
+  CHECK(seg1 >= seg0 + 10);
+  CHECK(st.segments <= seg0 + 2);
+}
+
 int main(int argc, char **argv) {
   test_init("regress");
   CHECK_AMALLOC_ACTIVE();
@@ -308,5 +341,6 @@ int main(int argc, char **argv) {
   if (all || strcmp(what, "idle-current") == 0) test_idle_current();
   if (all || strcmp(what, "idle-remote-trim") == 0) test_idle_remote("trim");
   if (strcmp(what, "idle-remote-thread") == 0) test_idle_remote("thread");
+  if (all || strcmp(what, "large-only") == 0) test_large_only();
   return test_summary();
 }
