@@ -179,17 +179,24 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
    * secure build checked the block when it entered the quarantine). */
   if (AM_CHECKS && !AM_SECURE && am_unlikely(b->mark == mark)) _am_fatal_in("free", AM_E_DOUBLE, p);
   if (AM_CHECKS) b->mark = mark;
-  /* Announce the block before the push (types.h: remote_pending): once the block is on the
-   * stack the owner may collect it, find the segment empty and unmap it, so nothing may touch
-   * the segment after the push. */
-  atomic_fetch_add_explicit(&seg->remote_pending, 1, memory_order_relaxed);
+  /* A push that makes the slab's stack non-empty is announced in seg->remote_pending first
+   * (types.h: the protocol): once the block is on the stack the owner may collect it, find the
+   * segment empty and unmap it, so nothing may touch the segment after the push. A push onto
+   * a non-empty stack needs no announcement (and gives back one it took while the stack it
+   * saw was empty). */
   _Atomic(uintptr_t) *remote = am_slab_remote(slab);
+  _Atomic(uint32_t) *pending = &seg->remote_pending;
   size_t reserved = slab->reserved;
+  bool announced = false;
   uintptr_t head = atomic_load_explicit(remote, memory_order_relaxed);
   do {
     /* a stack longer than the slab means blocks freed twice */
-    if (am_unlikely(am_remote_count(head) >= reserved))
-      _am_fatal_in("free", AM_E_OVERFREED, p);
+    if (am_unlikely(am_remote_count(head) >= reserved)) _am_fatal_in("free", AM_E_OVERFREED, p);
+    if (am_unlikely((head == 0) != announced)) {
+      if (head == 0) atomic_fetch_add_explicit(pending, 1, memory_order_relaxed);
+      else atomic_fetch_sub_explicit(pending, 1, memory_order_relaxed);
+      announced = head == 0;
+    }
     am_block_set_next(slab, b, am_remote_top(head));
   } while (!atomic_compare_exchange_weak_explicit(remote, &head, am_remote_word(b, am_remote_count(head) + 1),
                                                   memory_order_release, memory_order_relaxed));
@@ -209,20 +216,24 @@ am_inline void am_free_block(am_segment_t *seg, void *p) {
   if (am_likely(atomic_load_explicit(&seg->heap, memory_order_relaxed) == heap)) {
     am_slab_t *slab = am_segment_slab_of(seg, p);
     am_block_t *b = p;
-    uintptr_t mark = am_block_mark(slab, b);
-    /* (the secure build checked the block when it entered the quarantine) */
-    if (AM_CHECKS && !AM_SECURE && am_unlikely(am_slab_interior(slab, p))) am_free_bad(seg, p);
-    if (AM_CHECKS && !AM_SECURE && am_unlikely(b->mark == mark)) {
-      am_free_local_marked(heap, slab, b);     /* a tail call: the fast path keeps no frame */
-      return;
+    /* (the secure build checked the block when it entered the quarantine, and the block still
+     * carries the mark the quarantine wrote: its fill check saw it) */
+    uintptr_t mark = 0;
+    if (AM_CHECKS && !AM_SECURE) {
+      if (am_unlikely(am_slab_interior(slab, p))) am_free_bad(seg, p);
+      mark = am_block_mark(slab, b);
+      if (am_unlikely(b->mark == mark)) {
+        am_free_local_marked(heap, slab, b);   /* a tail call: the fast path keeps no frame */
+        return;
+      }
     }
     am_slab_push(heap, slab, b);
-    if (AM_CHECKS) b->mark = mark;
+    if (AM_CHECKS && !AM_SECURE) b->mark = mark;
     if (am_unlikely(--slab->used == 0 || slab->state != AM_SLAB_AVAIL)) {
       /* the current slab of its class stays even when empty (what the slow path would decide,
        * without the call: a loop that allocates and frees one block lands here every time);
        * every 64th time it runs the slow path's purge check */
-      if (slab->used == 0 && slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab) {
+      if (slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab) {   /* (so used == 0) */
         if (am_unlikely((++heap->purge_ticks & 63) == 0)) _am_heap_tick(heap);
         return;
       }

@@ -4,8 +4,9 @@
  * heap->current[cls], the slab the malloc fast path pops from. Slabs that had no free block
  * when the slow path looked at them move to heap->full. Blocks come back three ways:
  *   - freed by the owning thread: pushed on slab->free (fast path, no atomics);
- *   - freed by another thread: pushed on the slab's atomic remote stack, announced in the
- *     segment's remote_pending count first; the owner collects them in the slow path;
+ *   - freed by another thread: pushed on the slab's atomic remote stack (a push onto an empty
+ *     stack announced in the segment's remote_pending count first); the owner collects them in
+ *     the slow path;
  *   - at thread exit the heap's segments are abandoned, and another heap adopts them.
  *
  * Policy: a slab whose last block is freed is given back to its segment, unless it is the
@@ -105,7 +106,7 @@ AM_INTERNAL void _am_slab_init(am_heap_t *heap, am_slab_t *slab, size_t cls) {
  * the stack simply becomes the free list, without touching its blocks. Otherwise, and always in
  * the secure build (which checks every link it follows), the blocks are walked to find the
  * tail, and the walk must end after exactly that many blocks (else the stack was corrupted, or
- * a block was freed twice at once). The segment's announced count drops by what was taken
+ * a block was freed twice at once). The segment's count of non-empty stacks drops by one
  * (types.h: remote_pending). */
 AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
   _Atomic(uintptr_t) *remote = am_slab_remote(slab);
@@ -114,7 +115,8 @@ AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
   am_block_t *list = am_remote_top(w);
   size_t n = am_remote_count(w);
   if (list == NULL) return 0;
-  atomic_fetch_sub_explicit(&am_slab_segment(slab)->remote_pending, (uint32_t)n, memory_order_relaxed);
+  /* (one non-empty stack less: types.h remote_pending) */
+  atomic_fetch_sub_explicit(&am_slab_segment(slab)->remote_pending, 1, memory_order_relaxed);
   if (am_unlikely(n == 0 || n > slab->used)) _am_fatal_in("free", AM_E_OVERFREED, list);
   if (list == AM_REMOTE_RECLAIMED) {
     /* every block was on the stack and a purger gave the pages back (they read as zero): the

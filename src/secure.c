@@ -149,7 +149,7 @@ am_inline uint64_t am_sec_fill_diff(const void *p, size_t end) {
 
 /* Checks that quarantined block b still holds its fill (and its mark); `fn` names the API call
  * that found it otherwise. */
-static void am_sec_check_fill(am_block_t *b, const char *fn) {
+am_inline void am_sec_check_fill(am_block_t *b, const char *fn) {
   am_slab_t *slab = am_segment_slab_of(am_ptr_segment(b), b);
   uint64_t diff = ((uint64_t)(uintptr_t)b->next ^ AM_SECURE_FILL_WORD) | (b->mark ^ am_block_mark(slab, b)) |
                   am_sec_fill_diff(b, am_secure_fill_end(slab->bsize));

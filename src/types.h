@@ -166,8 +166,8 @@ typedef enum am_slab_state_e {
  *     release). `start` and `reserved` are written under seg->lock (slot allocation and release).
  *   - other threads never write a descriptor of a segment they do not own. Freeing one of its
  *     blocks they read the layout (start, magic, limit, bsize, reserved) and push the block on
- *     the slab's remote stack (am_segment_t.remote[i], atomic), counted first in
- *     seg->remote_pending.
+ *     the slab's remote stack (am_segment_t.remote[i], atomic), announced in
+ *     seg->remote_pending when the stack was empty.
  *   - a purge pass or malloc_trim (any thread), under seg->lock, reads `reserved` and may replace
  *     a remote stack that holds all `reserved` blocks by AM_REMOTE_RECLAIMED and give the slab's
  *     pages back (segment.c am_reclaim_full_stacks); the owner restarts the slab when it collects
@@ -256,15 +256,19 @@ typedef struct am_segment_s {
    * away from it (false sharing). */
   _Alignas(64) _Atomic(uintptr_t) remote[AM_SLABS_MAX]; /* top block | count << AM_REMOTE_SHIFT
                                                            (internal.h: am_remote_word) */
-  /* shared: how many blocks remote frees have announced and the owner has not collected yet.
-   * The protocol (it cannot lose a push): a remote free adds 1 BEFORE it pushes its block (so
-   * the segment is not touched after the push, when the owner may already have unmapped it);
-   * whoever takes a remote stack (_am_slab_collect) subtracts the number of blocks it took. So
-   * the count is at least the number of blocks on the segment's stacks at every moment, and a
-   * non-empty stack always leaves it non-zero: the owner's slow path, which scans a segment
-   * whenever its count is non-zero, finds every push. Here, not in the first cache line, which
-   * the owner's free fast path reads every time (heap, slab_shift): other threads' writes would
-   * take that line away from the owner (false sharing). */
+  /* shared: at least the number of the segment's slabs whose remote stack is not empty. The
+   * protocol (it cannot lose a push): a remote free that is about to push onto an EMPTY stack
+   * adds 1 first (BEFORE the push: the segment must not be touched after it, when the owner
+   * may already have unmapped it); if its compare-and-swap then finds the stack non-empty, it
+   * takes the 1 back before it retries (still before its push). Whoever takes a non-empty
+   * stack (_am_slab_collect) subtracts 1 after. So a stack only becomes non-empty under an
+   * announcement, only an emptying takes one back, and the count is never below the number of
+   * non-empty stacks: a non-empty stack always leaves it non-zero, and the owner's slow path,
+   * which scans a segment whenever its count is non-zero, finds every push. Pushes onto a
+   * non-empty stack (most of them under steady cross-thread traffic) do not touch the count.
+   * (A purger's AM_REMOTE_RECLAIMED keeps a stack non-empty: no change.) Here, not in the first
+   * cache line, which the owner's free fast path reads every time (heap, slab_shift): other
+   * threads' writes would take that line away from the owner (false sharing). */
   _Alignas(64) _Atomic(uint32_t) remote_pending;
 } am_segment_t;
 
