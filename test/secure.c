@@ -14,30 +14,7 @@
 #define SEG ((uintptr_t)4 << 20)
 #define SLAB ((uintptr_t)64 << 10)
 
-/* Runs fn(arg) in a child; returns its wait status. The child's stderr goes to `err` (cap bytes). */
-static int in_child(void (*fn)(void *), void *arg, char *err, size_t cap) {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    dup2(fds[1], 2);
-    fn(arg);
-    _exit(0);
-  }
-  close(fds[1]);
-  size_t n = 0;
-  ssize_t r;
-  while (n + 1 < cap && (r = read(fds[0], err + n, cap - 1 - n)) > 0) n += (size_t)r;
-  err[n] = 0;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return status;
-}
 
-static bool died_of(int status, int sig) { return WIFSIGNALED(status) && WTERMSIG(status) == sig; }
 
 /* 1. A fresh slab hands out its blocks in a random order, not in address order. */
 static void test_random_order(void) {
@@ -85,9 +62,9 @@ static void test_fill_coverage(void) {
     for (size_t off = 0; off < end; off += 8) {
       fill_case_t c = {sizes[k], off + 3};   /* a byte inside the word */
       char err[512];
-      int status = in_child(write_after_free_at, &c, err, sizeof err);
+      int status = test_in_child(write_after_free_at, &c, err, sizeof err);
       cases++;
-      if (died_of(status, SIGABRT) && strstr(err, "amalloc: error: free: write to a freed block") != NULL)
+      if (test_died_of(status, SIGABRT) && strstr(err, "amalloc: error: free: write to a freed block") != NULL)
         stopped++;
       else
         fprintf(stderr, "  size %zu, byte %zu: not stopped (%s)\n", sizes[k], c.offset, err);
@@ -129,10 +106,10 @@ static void corrupt_link(void *arg) {
 }
 static void test_corrupt_link(void) {
   char err[512];
-  int st = in_child(corrupt_link, NULL, err, sizeof err);
-  CHECK(died_of(st, SIGABRT));
+  int st = test_in_child(corrupt_link, NULL, err, sizeof err);
+  CHECK(test_died_of(st, SIGABRT));
   CHECK(strstr(err, "amalloc: error: malloc: corrupted free list") != NULL);
-  if (!died_of(st, SIGABRT)) printf("corrupt link: status %d, stderr: %s\n", st, err);
+  if (!test_died_of(st, SIGABRT)) printf("corrupt link: status %d, stderr: %s\n", st, err);
 }
 
 /* 5. Guard pages in a small-slab segment: the last page of each 64 KiB slot and one after the
@@ -176,15 +153,15 @@ static void touch_after_large(void *arg) {
 static void test_guard_faults(void) {
   char err[256];
   void *small = malloc(64);
-  CHECK(died_of(in_child(touch_slot_guard, small, err, sizeof err), SIGSEGV));
+  CHECK(test_died_of(test_in_child(touch_slot_guard, small, err, sizeof err), SIGSEGV));
   void *big = malloc(1 << 20);
   memset(big, 1, malloc_usable_size(big));       /* the whole usable size is usable */
-  CHECK(died_of(in_child(touch_before_large, big, err, sizeof err), SIGSEGV));
-  CHECK(died_of(in_child(touch_after_large, big, err, sizeof err), SIGSEGV));
+  CHECK(test_died_of(test_in_child(touch_before_large, big, err, sizeof err), SIGSEGV));
+  CHECK(test_died_of(test_in_child(touch_after_large, big, err, sizeof err), SIGSEGV));
   /* realloc keeps the guards (the secure build copies) */
   big = realloc(big, 3 << 20);
   CHECK(big != NULL);
-  CHECK(died_of(in_child(touch_after_large, big, err, sizeof err), SIGSEGV));
+  CHECK(test_died_of(test_in_child(touch_after_large, big, err, sizeof err), SIGSEGV));
   free(big);
   free(small);
 }

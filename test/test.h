@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #ifndef __cplusplus
 #include <stdbool.h>
 #endif
@@ -93,6 +94,32 @@ static T_UNUSED void test_note(const char *fmt, ...) {
   fputc('\n', stderr);
   va_end(ap);
 }
+
+/* Runs fn(arg) in a forked child (which then exits 0); returns the child's wait status, with
+ * what it wrote to stderr in err (at most cap - 1 bytes, NUL-terminated). For checks of aborts
+ * and faults. */
+static T_UNUSED int test_in_child(void (*fn)(void *), void *arg, char *err, size_t cap) {
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    dup2(fds[1], 2);
+    fn(arg);
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t n = 0;
+  ssize_t r;
+  while (n + 1 < cap && (r = read(fds[0], err + n, cap - 1 - n)) > 0) n += (size_t)r;
+  err[n] = 0;
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return status;
+}
+static T_UNUSED bool test_died_of(int status, int sig) { return WIFSIGNALED(status) && WTERMSIG(status) == sig; }
 
 #define CHECK(expr) t_check((expr) ? true : false, #expr, __FILE__, __LINE__)
 #define CHECK_EQ(a, b)                                                                        \

@@ -61,29 +61,6 @@ static size_t class_live(size_t usable) {
   return SIZE_MAX;
 }
 
-/* Runs fn(arg) in a child; returns its wait status, its stderr in err. */
-static int in_child(void (*fn)(void *), void *arg, char *err, size_t cap) {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    dup2(fds[1], 2);
-    fn(arg);
-    _exit(0);
-  }
-  close(fds[1]);
-  size_t n = 0;
-  ssize_t r;
-  while (n + 1 < cap && (r = read(fds[0], err + n, cap - 1 - n)) > 0) n += (size_t)r;
-  err[n] = 0;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return status;
-}
-static bool died_of(int status, int sig) { return WIFSIGNALED(status) && WTERMSIG(status) == sig; }
 
 /* The secure build's quarantine holds the last 64 frees: they count as live until they leave
  * it. Pushes them out with frees of another class. */
@@ -245,8 +222,8 @@ static void test_cxx_runtime(void) {
   void *op_new2 = dlsym(RTLD_DEFAULT, "am_malloc");
   CHECK(op_new2 != NULL);                      /* amalloc is in the process */
   char err[512];
-  int st = in_child(new_huge, op_new, err, sizeof err);
-  bool ok = died_of(st, SIGABRT) &&
+  int st = test_in_child(new_huge, op_new, err, sizeof err);
+  bool ok = test_died_of(st, SIGABRT) &&
             strstr(err, "amalloc: error: operator new: out of memory") != NULL &&
             strchr(err, '\n') == err + strlen(err) - 1;
   if (!CHECK(ok)) fprintf(stderr, "cxx-runtime: status 0x%x, stderr: %s\n", st, err);
@@ -315,8 +292,8 @@ static void test_quarantine_bound(void) {
   } cases[] = {{"256 small mallocs", write_then_small_allocs}, {"8 large mallocs", write_then_large_allocs}};
   for (size_t i = 0; i < 2; i++) {
     char err[512];
-    int st = in_child(cases[i].fn, NULL, err, sizeof err);
-    bool ok = died_of(st, SIGABRT) && strstr(err, "amalloc: error: malloc: write to a freed block") != NULL;
+    int st = test_in_child(cases[i].fn, NULL, err, sizeof err);
+    bool ok = test_died_of(st, SIGABRT) && strstr(err, "amalloc: error: malloc: write to a freed block") != NULL;
     if (!CHECK(ok)) fprintf(stderr, "quarantine-bound: %s: status 0x%x, stderr: %s\n", cases[i].name, st, err);
   }
 }
@@ -394,7 +371,7 @@ static void test_medium_guards(void) {
   CHECK_EQ(ranges, 5); /* 4 slot ends + 1 after the header */
   CHECK_EQ(pages, 5);
   char err[64];
-  CHECK(died_of(in_child(touch_slot_end, p, err, sizeof err), SIGSEGV));
+  CHECK(test_died_of(test_in_child(touch_slot_end, p, err, sizeof err), SIGSEGV));
   free(p);
 }
 
@@ -433,15 +410,15 @@ static void test_large_cache_guards(void) {
   am_stats_t st;
   if (!stats(&st)) return;
   CHECK_GE(st.large_cached, 6 * MiB);  /* it is cached: and any access faults */
-  CHECK(died_of(in_child(read_first, a, err, sizeof err), SIGSEGV));
+  CHECK(test_died_of(test_in_child(read_first, a, err, sizeof err), SIGSEGV));
   /* reused smaller (trimmed) and larger (never grown: a new mapping) */
   static const size_t sizes[] = {5 * MiB, 9 * MiB};
   for (int i = 0; i < 2; i++) {
     char *b = malloc(sizes[i]);
     if (!CHECK(b != NULL)) continue;
     memset(b, 2, malloc_usable_size(b));
-    CHECK(died_of(in_child(touch_before, b, err, sizeof err), SIGSEGV));
-    CHECK(died_of(in_child(touch_after, b, err, sizeof err), SIGSEGV));
+    CHECK(test_died_of(test_in_child(touch_before, b, err, sizeof err), SIGSEGV));
+    CHECK(test_died_of(test_in_child(touch_after, b, err, sizeof err), SIGSEGV));
     free(b);
   }
   malloc_trim(0);

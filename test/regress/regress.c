@@ -27,29 +27,6 @@
 
 extern int am_stats_get(am_stats_t *out) __attribute__((weak));
 
-/* Runs fn() in a child; returns its wait status and leaves its stderr in err. */
-static int in_child(void (*fn)(void), char *err, size_t cap) {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    dup2(fds[1], 2);
-    fn();
-    _exit(0);
-  }
-  close(fds[1]);
-  size_t n = 0;
-  ssize_t r;
-  while (n + 1 < cap && (r = read(fds[0], err + n, cap - 1 - n)) > 0) n += (size_t)r;
-  err[n] = 0;
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return status;
-}
-
 /* ---- defect 2 ---------------------------------------------------------------------------- */
 
 /* 9,000 blocks of 16 bytes, freed: their memory holds free marks. Then a 48-byte block over that
@@ -66,24 +43,30 @@ static char *mark_copy_record(void) {
   free(a);
   return rec;
 }
-static void mark_copy_realloc(void) {
+static void mark_copy_realloc(void *unused) {
+  (void)unused;
   char *rec = mark_copy_record();
   rec = realloc(rec, 200);
   free(rec);
 }
-static void mark_copy_free_local(void) { free(mark_copy_record()); }
+static void mark_copy_free_local(void *unused) {
+  (void)unused;
+  free(mark_copy_record());
+}
 static void *free_it(void *p) {
   free(p);
   return NULL;
 }
-static void mark_copy_free_remote(void) {
+static void mark_copy_free_remote(void *unused) {
+  (void)unused;
   char *rec = mark_copy_record();
   pthread_t t;
   if (pthread_create(&t, NULL, free_it, rec) != 0) _exit(3);
   pthread_join(t, NULL);
 }
 /* The same with every small class: a reused slab's stale marks copied into blocks of each size. */
-static void mark_copy_all_classes(void) {
+static void mark_copy_all_classes(void *unused) {
+  (void)unused;
   enum { N = 4000 };
   static void *p[N];
   for (size_t sz = 16; sz <= 1024; sz += 16) {
@@ -102,7 +85,7 @@ static void mark_copy_all_classes(void) {
 static void test_mark_copy(void) {
   struct {
     const char *name;
-    void (*fn)(void);
+    void (*fn)(void *);
   } cases[] = {
     {"realloc of the record", mark_copy_realloc},
     {"free of the record, same thread", mark_copy_free_local},
@@ -111,7 +94,7 @@ static void test_mark_copy(void) {
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     char err[512];
-    int st = in_child(cases[i].fn, err, sizeof err);
+    int st = test_in_child(cases[i].fn, NULL, err, sizeof err);
     bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0 && err[0] == 0;
     if (!CHECK(ok)) fprintf(stderr, "mark-copy: %s: status 0x%x, stderr: %s\n", cases[i].name, st, err);
   }
