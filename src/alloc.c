@@ -141,7 +141,7 @@ static am_cold am_noinline void am_free_marked(am_slab_t *slab, am_block_t *b) {
     if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
   n = 0;
   for (am_block_t *q = am_remote_top(atomic_load_explicit(am_slab_remote(slab), memory_order_acquire));
-       q != NULL && q != AM_REMOTE_RECLAIMED && n <= slab->capacity;
+       q != NULL && !am_remote_is_reclaim(q) && n <= slab->capacity;
        q = am_block_next(slab, q), n++)
     if (q == b) _am_fatal_in("free", AM_E_DOUBLE, b);
 }

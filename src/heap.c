@@ -110,8 +110,11 @@ AM_INTERNAL void _am_slab_init(am_heap_t *heap, am_slab_t *slab, size_t cls) {
  * (types.h: remote_pending). */
 AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
   _Atomic(uintptr_t) *remote = am_slab_remote(slab);
-  if (atomic_load_explicit(remote, memory_order_relaxed) == 0) return 0;
-  uintptr_t w = atomic_exchange_explicit(remote, 0, memory_order_acquire);
+  uintptr_t w = atomic_load_explicit(remote, memory_order_relaxed);
+  do {
+    /* (a purger is giving the slab's pages back: its blocks are not to be had until it is done) */
+    if (w == 0 || am_remote_top(w) == AM_REMOTE_RECLAIMING) return 0;
+  } while (!atomic_compare_exchange_weak_explicit(remote, &w, 0, memory_order_acquire, memory_order_relaxed));
   am_block_t *list = am_remote_top(w);
   size_t n = am_remote_count(w);
   if (list == NULL) return 0;
@@ -218,7 +221,7 @@ static size_t am_heap_collect_remote(am_heap_t *heap) {
           am_slab_t *slab = &seg->slabs[i];
           if (slab->state == AM_SLAB_FREE) continue;
           if (atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed) == 0) continue;
-          _am_slab_collect(slab);
+          if (_am_slab_collect(slab) == 0) continue;
           if (slab->used == 0 && heap->current[slab->cls] != slab) {
             _am_heap_unlink_slab(heap, slab);
             if (_am_segment_slab_free(heap, slab)) break;  /* the segment is gone */
@@ -247,6 +250,7 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
       return NULL;
     }
   }
+  __atomic_store_n(&heap->slow_paths, heap->slow_paths + 1, __ATOMIC_RELAXED);
   if (am_unlikely((++heap->purge_ticks & 63) == 0)) _am_heap_tick(heap);
   else am_purge_maybe();
   bool revived = false;
@@ -312,6 +316,7 @@ AM_INTERNAL am_noinline void _am_heap_tick(am_heap_t *heap) {
 /* Called by the local free fast path when a slab became empty or was in the full list. */
 AM_INTERNAL am_noinline void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab) {
   if (am_unlikely(slab->state == AM_SLAB_FREE)) _am_fatal("free: double free", slab->start);
+  __atomic_store_n(&heap->slow_paths, heap->slow_paths + 1, __ATOMIC_RELAXED);
   if (slab->used == 0) {
     if (!(slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab)) {   /* (current: kept) */
       _am_heap_unlink_slab(heap, slab);

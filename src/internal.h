@@ -122,6 +122,14 @@ am_inline am_block_t *am_remote_top(uintptr_t w) { return (am_block_t *)(w & AM_
  * slab's pages back (segment.c am_reclaim_full_stacks). The owner's next collection starts the
  * slab afresh (heap.c _am_slab_collect). Not an address any block can have. */
 #define AM_REMOTE_RECLAIMED ((am_block_t *)(uintptr_t)16)
+/* The top while the purger gives the slab's pages back (between its compare-and-swap and the
+ * madvise's return): a collector leaves such a stack alone (the slab has no block to offer
+ * meanwhile), so that its owner cannot restart the slab and hand out blocks the madvise would
+ * then zero. */
+#define AM_REMOTE_RECLAIMING ((am_block_t *)(uintptr_t)32)
+am_inline bool am_remote_is_reclaim(const am_block_t *top) {
+  return top == AM_REMOTE_RECLAIMED || top == AM_REMOTE_RECLAIMING;
+}
 am_inline size_t am_remote_count(uintptr_t w) { return (size_t)(w >> AM_REMOTE_SHIFT); }
 am_inline uintptr_t am_remote_word(am_block_t *top, size_t count) {
   return (uintptr_t)top | ((uintptr_t)count << AM_REMOTE_SHIFT);

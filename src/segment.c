@@ -651,11 +651,13 @@ static size_t am_sweep_abandoned(void) {
  * `reserved` blocks), whatever their owner is doing: it may be blocked for good, and only its
  * own slow paths would collect them. Such a slab has no live block and no block on its owner's
  * free list, so nothing but a collection of its stack touches its memory; one compare-and-swap
- * replaces the stack by AM_REMOTE_RECLAIMED (which keeps the count, so remote_pending stays
- * right), and the owner's next collection starts the slab afresh (heap.c). A purger reads only
+ * replaces the stack by AM_REMOTE_RECLAIMING (which keeps the count, so remote_pending stays
+ * right; collectors leave it alone), the pages go, then AM_REMOTE_RECLAIMED, which the owner's
+ * next collection turns into a fresh slab (heap.c). A purger reads only
  * `reserved`, written under seg->lock. Without `force` a slab is reclaimed when a second pass
- * finds its stack full (at least half a purge delay later), so that an owner that is about to
- * collect it itself keeps its pages. Returns bytes given back; sets *again when a slab waits
+ * finds its stack full (at least half a purge delay later) and its owner ran no slow path in
+ * between (am_heap_t.slow_paths): an active owner collects its stacks itself and keeps its
+ * pages. Returns bytes given back; sets *again when a slab waits
  * for the next pass. */
 static size_t am_reclaim_full_stacks(bool force, bool *again) {
   size_t released = 0;
@@ -667,30 +669,40 @@ static size_t am_reclaim_full_stacks(bool force, bool *again) {
   for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext) {
     if (atomic_load_explicit(&seg->remote_pending, memory_order_relaxed) == 0) continue;
     if (seg->hugetlb) continue;
+    /* the owner's activity: a slab is reclaimed only if its owner ran no slow path between the
+     * two sightings (an active owner collects its stacks itself); abandoned: no owner */
+    am_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_acquire);
+    uint64_t activity = owner != NULL ? __atomic_load_n(&owner->slow_paths, __ATOMIC_RELAXED) : 0;
     am_seg_lock(seg);
     uint64_t used = ~seg->free_mask & am_segment_all_slots(seg);
+    bool idle = force || activity == seg->remote_full_activity;
+    seg->remote_full_activity = activity;
     while (used != 0) {
       size_t i = (size_t)__builtin_ctzll(used);
       uint64_t bit = (uint64_t)1 << i;
       used &= ~bit;
       size_t reserved = seg->slabs[i].reserved;
       uintptr_t w = atomic_load_explicit(&seg->remote[i], memory_order_relaxed);
-      if (reserved == 0 || am_remote_count(w) != reserved || am_remote_top(w) == AM_REMOTE_RECLAIMED) {
+      if (reserved == 0 || am_remote_count(w) != reserved || am_remote_is_reclaim(am_remote_top(w))) {
         seg->remote_full_seen &= ~bit;
         continue;
       }
-      if (!force && !(seg->remote_full_seen & bit)) {
+      if (!force && (!(seg->remote_full_seen & bit) || !idle)) {
         seg->remote_full_seen |= bit;
         *again = true;
         continue;
       }
       seg->remote_full_seen &= ~bit;
-      if (!atomic_compare_exchange_strong_explicit(&seg->remote[i], &w, am_remote_word(AM_REMOTE_RECLAIMED, reserved),
+      /* two steps: RECLAIMING while the pages go (a collector leaves the stack alone, so the
+       * owner cannot restart the slab and hand out blocks the madvise would zero), RECLAIMED
+       * once they are gone (the owner's next collection restarts the slab) */
+      if (!atomic_compare_exchange_strong_explicit(&seg->remote[i], &w, am_remote_word(AM_REMOTE_RECLAIMING, reserved),
                                                    memory_order_acquire, memory_order_relaxed))
         continue;                       /* the owner took the stack meanwhile */
       uint8_t *start = (uint8_t *)am_align_up((uintptr_t)am_slot_start(seg, i), am_g.page_size);
       uint8_t *end = am_slot_end(seg, i);
       if (end > start && _am_os_purge(start, (size_t)(end - start))) released += (size_t)(end - start);
+      atomic_store_explicit(&seg->remote[i], am_remote_word(AM_REMOTE_RECLAIMED, reserved), memory_order_release);
       am_stat_add(&am_g.stat_reclaimed_slabs, 1);
     }
     am_seg_unlock(seg);

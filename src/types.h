@@ -169,9 +169,10 @@ typedef enum am_slab_state_e {
  *     the slab's remote stack (am_segment_t.remote[i], atomic), announced in
  *     seg->remote_pending when the stack was empty.
  *   - a purge pass or malloc_trim (any thread), under seg->lock, reads `reserved` and may replace
- *     a remote stack that holds all `reserved` blocks by AM_REMOTE_RECLAIMED and give the slab's
- *     pages back (segment.c am_reclaim_full_stacks); the owner restarts the slab when it collects
- *     that word. Free slots (free_mask) it may purge under the same lock.
+ *     a remote stack that holds all `reserved` blocks by AM_REMOTE_RECLAIMING, give the slab's
+ *     pages back, then store AM_REMOTE_RECLAIMED (segment.c am_reclaim_full_stacks); collectors
+ *     leave a RECLAIMING stack alone, and the owner restarts the slab when it collects
+ *     RECLAIMED. Free slots (free_mask) it may purge under the same lock.
  * What pins a slab: used > 0 (a live block, a block in a secure quarantine, or blocks on the
  * remote stack, which `used` still counts) keeps it from being released; only its owner
  * releases it, and a current slab (heap->current[cls]) only when idle for the purge delay
@@ -240,7 +241,8 @@ typedef struct am_segment_s {
   uint8_t _pad2[5];
   uint64_t remote_full_seen;          /* lock: slots whose remote stack a purge pass found
                                          holding every block of the slab (reclaimed when the
-                                         next pass finds them so again) */
+                                         next pass finds them so again, the owner idle) */
+  uint64_t remote_full_activity;      /* lock: the owner's slow_paths at that sighting */
   int64_t empty_at;                   /* owner: when it became empty (ms) */
   struct am_segment_s *gnext;         /* in am_g.segments (all SMALL/MEDIUM segments) */
   struct am_segment_s *gprev;
@@ -266,9 +268,10 @@ typedef struct am_segment_s {
    * non-empty stacks: a non-empty stack always leaves it non-zero, and the owner's slow path,
    * which scans a segment whenever its count is non-zero, finds every push. Pushes onto a
    * non-empty stack (most of them under steady cross-thread traffic) do not touch the count.
-   * (A purger's AM_REMOTE_RECLAIMED keeps a stack non-empty: no change.) Here, not in the first
-   * cache line, which the owner's free fast path reads every time (heap, slab_shift): other
-   * threads' writes would take that line away from the owner (false sharing). */
+   * (A purger's AM_REMOTE_RECLAIMING/RECLAIMED keep a stack non-empty: no change.) Here, not in
+   * the first cache line, which the owner's free fast path reads every time (heap,
+   * slab_shift): other threads' writes would take that line away from the owner (false
+   * sharing). */
   _Alignas(64) _Atomic(uint32_t) remote_pending;
 } am_segment_t;
 
@@ -300,6 +303,9 @@ typedef struct am_heap_s {
   struct am_heap_s *next_free;        /* in the pool of unused heaps */
   uint64_t thread_serial;             /* which thread creation this heap serves (for messages) */
   uint32_t purge_ticks;               /* free slow-path calls; every 64th checks the clock */
+  uint64_t slow_paths;                /* malloc and free slow paths run (owner writes, relaxed
+                                         atomic; a purger reads it: an owner that ran none
+                                         between two purge passes is idle) */
   int64_t idle_scan_at;               /* ms: when _am_heap_tick next looks for idle current slabs */
   uint64_t idle_mallocs[AM_CLASS_COUNT]; /* stat_mallocs at the last look: a class whose count
                                          has not moved since, and whose current slab is empty,
