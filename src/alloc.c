@@ -52,7 +52,7 @@ static am_noinline void am_large_tick(void) {
   if (heap == &am_heap_empty) return;
   _am_heap_tick(heap);
 #if AM_SECURE
-  am_secure_alloc_tick(heap);
+  am_sec_check_some(heap, "malloc");
 #endif
 }
 

@@ -80,7 +80,7 @@ static void am_slab_extend(am_slab_t *slab) {
   am_slab_set_limit(slab, (uint32_t)((size_t)slab->capacity * bsize));
 }
 
-AM_INTERNAL void _am_slab_init(am_heap_t *heap, am_slab_t *slab, size_t cls) {
+AM_INTERNAL void _am_slab_init(am_slab_t *slab, size_t cls) {
   slab->bsize = am_class_size[cls];
   slab->magic = UINT64_MAX / slab->bsize + 1;
   slab->cls = (uint8_t)cls;
@@ -91,7 +91,6 @@ AM_INTERNAL void _am_slab_init(am_heap_t *heap, am_slab_t *slab, size_t cls) {
   slab->next = slab->prev = NULL;
   slab->state = AM_SLAB_AVAIL;
   /* unique per slab life: the count never repeats and _am_mix64 is a bijection */
-  (void)heap;
   slab->mark_key = _am_mix64(am_g.free_key ^ atomic_fetch_add_explicit(&am_g.slab_inits, 1, memory_order_relaxed));
 #if AM_SECURE
   slab->key = _am_secure_random();

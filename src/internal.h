@@ -173,7 +173,7 @@ AM_INTERNAL void _am_heap_queue_slab(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL void _am_heap_unlink_slab(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL void _am_heap_full_push(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab);
-AM_INTERNAL void _am_slab_init(am_heap_t *heap, am_slab_t *slab, size_t cls);
+AM_INTERNAL void _am_slab_init(am_slab_t *slab, size_t cls);
 
 /* ---- secure.c (AM_SECURE builds: its hooks in the one allocation path) ------------------- */
 /* Bytes the secure build adds to every request served from a size class: the canary. */
@@ -239,7 +239,7 @@ am_inline bool am_slab_interior(const am_slab_t *slab, const void *p) {
 }
 
 #if AM_SECURE
-static void am_secure_check_pop(am_heap_t *heap, am_slab_t *slab, am_block_t *b, am_block_t *next);
+static void am_secure_check_pop(am_slab_t *slab, am_block_t *b, am_block_t *next);
 static void am_secure_handed_out(am_heap_t *heap, am_slab_t *slab, am_block_t *b);
 #endif
 
@@ -249,7 +249,7 @@ static void am_secure_handed_out(am_heap_t *heap, am_slab_t *slab, am_block_t *b
 am_inline void *am_slab_pop(am_heap_t *heap, am_slab_t *slab, am_block_t *b, size_t cls) {
   am_block_t *next = am_block_next(slab, b);
 #if AM_SECURE
-  am_secure_check_pop(heap, slab, b, next);
+  am_secure_check_pop(slab, b, next);
 #endif
   slab->free = next;
   if (AM_CHECKS) b->mark = 0;

@@ -167,9 +167,6 @@ static am_noinline void am_sec_check_some(am_heap_t *heap, const char *fn) {
   heap->quarantine_check = pos;
 }
 
-/* Called on every allocation that hands out no slab block (large blocks). */
-am_inline void am_secure_alloc_tick(am_heap_t *heap) { am_sec_check_some(heap, "malloc"); }
-
 /* ---- hooks of am_slab_pop (internal.h) ------------------------------------------------------ */
 
 /* malloc popped b from slab's free list and found its mark or its link bad. */
@@ -180,8 +177,7 @@ static am_cold __attribute__((noreturn)) void am_sec_bad_pop(am_slab_t *slab, am
 
 /* Every block on a free list carries its mark, and its link decodes to NULL or a carved block
  * of the same slab. */
-am_inline void am_secure_check_pop(am_heap_t *heap, am_slab_t *slab, am_block_t *b, am_block_t *next) {
-  (void)heap;
+am_inline void am_secure_check_pop(am_slab_t *slab, am_block_t *b, am_block_t *next) {
   if (am_unlikely(b->mark != am_block_mark(slab, b) || (next != NULL && am_slab_interior(slab, next))))
     am_sec_bad_pop(slab, b);
 }

@@ -538,7 +538,7 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   size_t now = atomic_fetch_add_explicit(&am_g.stat_class_slabs[cls], 1, memory_order_relaxed) + 1;
   if (now > atomic_load_explicit(&am_g.stat_class_peak_slabs[cls], memory_order_relaxed))
     atomic_store_explicit(&am_g.stat_class_peak_slabs[cls], now, memory_order_relaxed);
-  _am_slab_init(heap, slab, cls);
+  _am_slab_init(slab, cls);
   return slab;
 }
 
