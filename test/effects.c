@@ -28,17 +28,6 @@
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1 << 20)
 
-static size_t smaps_kib(const char *field) {
-  FILE *f = fopen("/proc/self/smaps_rollup", "r");
-  if (!f) return 0;
-  char line[256];
-  size_t kib = 0, len = strlen(field);
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, field, len) == 0 && line[len] == ':') kib = (size_t)strtoull(line + len + 1, NULL, 10);
-  fclose(f);
-  return kib;
-}
-
 static am_stats_t stats(void) {
   am_stats_t st;
   st.size = sizeof st;

@@ -391,17 +391,6 @@ static void test_options(void) {
   CHECK_EQ(am_option_set(AM_OPTION_PURGE_DELAY_MS, d), 0);
 }
 
-static size_t smaps_kib(const char *field) {
-  FILE *f = fopen("/proc/self/smaps_rollup", "r");
-  if (!f) return 0;
-  char line[256];
-  size_t kib = 0, len = strlen(field);
-  while (fgets(line, sizeof line, f))
-    if (strncmp(line, field, len) == 0 && line[len] == ':') kib = (size_t)strtoull(line + len + 1, NULL, 10);
-  fclose(f);
-  return kib;
-}
-
 static void **alloc_small(size_t bytes, size_t *count) {
   size_t n = bytes / 64;
   void **v = am_malloc(n * sizeof(void *));

@@ -279,6 +279,18 @@ static T_UNUSED bool all_bytes(const void *p, size_t n, uint8_t c) {
   return true;
 }
 
+/* A field of /proc/self/smaps_rollup in KiB (e.g. "AnonHugePages", "LazyFree"), 0 if unknown. */
+static T_UNUSED size_t smaps_kib(const char *field) {
+  FILE *f = fopen("/proc/self/smaps_rollup", "r");
+  if (!f) return 0;
+  char line[256];
+  size_t kib = 0, len = strlen(field);
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, field, len) == 0 && line[len] == ':') kib = (size_t)strtoull(line + len + 1, NULL, 10);
+  fclose(f);
+  return kib;
+}
+
 /* VmRSS of this process in KiB (from /proc/self/status), 0 if unknown. */
 static T_UNUSED size_t vm_rss_kib(void) {
   FILE *f = fopen("/proc/self/status", "r");

@@ -161,15 +161,7 @@ static void test_remote_count(void) {
 
 /* ---- defect 5 ---------------------------------------------------------------------------- */
 
-static size_t rss_bytes(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long size = 0, res = 0;
-  if (f != NULL) {
-    if (fscanf(f, "%lu %lu", &size, &res) != 2) res = 0;
-    fclose(f);
-  }
-  return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
-}
+static size_t rss_bytes(void) { return vm_rss_kib() * 1024; }
 #define MiB ((size_t)1 << 20)
 
 static double now_seconds(void) {
