@@ -101,6 +101,8 @@ typedef enum am_option_e {
   AM_OPTION_VERBOSE,            /* 1: print the options in force, and fallbacks taken */
   AM_OPTION_PURGE_THREAD,       /* 1: a background thread purges on time even when every
                                    thread is idle */
+  AM_OPTION_PURGE_DELAY_MAX_MS, /* ms: the purge delay grows up to this when purged memory is
+                                   wanted again soon after (<= PURGE_DELAY_MS: a fixed delay) */
   AM_OPTION_COUNT
 } am_option_t;
 /* The value of an option; 0 for an unknown option. */
@@ -111,7 +113,7 @@ int am_option_set(am_option_t option, long value);
 
 /* Statistics (AMALLOC_SHOW_STATS=1 prints the same at exit). Figures of other threads are read
  * without stopping them, so a snapshot taken while they run is approximate. */
-#define AM_STATS_VERSION 5           /* 5: dirty_segments; 4: segments_converted; 3: 96 classes */
+#define AM_STATS_VERSION 6           /* 6: purge_delay_ms, purge_regrets, purge_relaxes; 5: dirty_segments; 4: segments_converted; 3: 96 classes */
 #define AM_STATS_CLASSES 96
 typedef struct am_class_stats_s {
   size_t block_size;    /* bytes per block */
@@ -152,6 +154,10 @@ typedef struct am_stats_s {
                                  medium), ever */
   size_t dirty_segments;      /* segments with free slots not purged yet: a purge pass is due
                                  while this is not 0 (hugetlb segments never count) */
+  size_t purge_delay_ms;      /* the purge delay in force (ms; AMALLOC_PURGE_DELAY_MS when it is
+                                 0 or -1, else between it and AMALLOC_PURGE_DELAY_MAX_MS) */
+  size_t purge_regrets;       /* times purged memory was wanted again soon: the delay grew */
+  size_t purge_relaxes;       /* times purged memory was not wanted again: the delay shrank */
   am_class_stats_t classes[AM_STATS_CLASSES];
 } am_stats_t;
 /* Fills *out (out->size must be set to sizeof(am_stats_t)). Returns 0, or EINVAL. */

@@ -186,6 +186,7 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
    * saw was empty). */
   _Atomic(uintptr_t) *remote = am_slab_remote(slab);
   _Atomic(uint32_t) *pending = &seg->remote_pending;
+  am_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_relaxed);   /* (before the push) */
   size_t reserved = slab->reserved;
   bool announced = false;
   uintptr_t head = atomic_load_explicit(remote, memory_order_relaxed);
@@ -200,6 +201,10 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
     am_block_set_next(slab, b, am_remote_top(head));
   } while (!atomic_compare_exchange_weak_explicit(remote, &head, am_remote_word(b, am_remote_count(head) + 1),
                                                   memory_order_release, memory_order_relaxed));
+  /* a stack made non-empty: the owner's next collection walks its segments (types.h:
+   * remote_hint; a heap struct outlives its segments, so this is not a touch of the segment) */
+  if (announced && owner != NULL && atomic_load_explicit(&owner->remote_hint, memory_order_relaxed) == 0)
+    atomic_store_explicit(&owner->remote_hint, 1, memory_order_release);
   /* The stack now holds every block of the slab: no block of it is live, and its owner may be
    * idle (blocked, or only using other slabs) for as long as it likes. A purge pass gives such
    * slabs' pages back (segment.c am_reclaim_full_stacks). (A process-wide flag: the segment

@@ -212,6 +212,11 @@ AM_INTERNAL void _am_heap_unlink_slab(am_heap_t *heap, am_slab_t *slab) {
  * queued. */
 static size_t am_heap_collect_remote(am_heap_t *heap) {
   size_t queued = 0;
+  if (atomic_load_explicit(&heap->remote_hint, memory_order_relaxed) == 0) {
+    if ((++heap->remote_skips & 31) != 0) return 0;
+  } else {
+    atomic_exchange_explicit(&heap->remote_hint, 0, memory_order_acquire);
+  }
   for (size_t kind = 0; kind < 2; kind++) {
     for (am_segment_t *seg = heap->segments[kind]; seg != NULL;) {
       am_segment_t *next = seg->next;   /* seg may be unmapped below */
@@ -286,7 +291,7 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
  * class in use keeps its slab, so a loop that allocates and frees one block does not pay a new
  * slab each time. */
 static void am_heap_release_idle(am_heap_t *heap) {
-  long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+  long delay = _am_purge_delay();
   if (delay < 0) return;
   int64_t now = _am_clock_ms();
   if (now < heap->idle_scan_at) return;

@@ -148,6 +148,10 @@ AM_INTERNAL void _am_purge_thread_start(void);
 AM_INTERNAL void _am_purge_thread_stop(void);
 AM_INTERNAL void _am_segment_fork_child(void);
 AM_INTERNAL int64_t _am_clock_ms(void);
+/* ---- purge.c ----------------------------------------------------------------------------- */
+AM_INTERNAL long _am_purge_delay(void);
+AM_INTERNAL void _am_purge_released(size_t pool, size_t bytes, int64_t now, int64_t freed_at);
+AM_INTERNAL void _am_purge_fresh(size_t pool, size_t bytes);
 /* Runs a purge pass when one is due; cheap when none is. */
 am_inline void am_purge_maybe(void) {
   if (am_likely(atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0 &&
@@ -273,6 +277,7 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero);
 AM_INTERNAL void _am_large_free(am_segment_t *seg, void *p);
 AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size);
 AM_INTERNAL size_t _am_large_cache_expire(int64_t now, long age);
+AM_INTERNAL void _am_large_cache_evict_idle(void);
 
 /* ---- init.c ------------------------------------------------------------------------------ */
 AM_INTERNAL void _am_process_init(void);

@@ -6,13 +6,16 @@
  * and the segment map tells that it is amalloc's.
  *
  *   free     the mapping goes into a small process-wide cache (up to 8 mappings of at most 64
- *            MiB, 128 MiB in all) and is unmapped when the purge delay has passed
- *            (AMALLOC_PURGE_DELAY_MS, at most AM_LARGE_CACHE_MAX_AGE_MS = 25 ms), when the
- *            heap takes fresh slab memory while it has sat there for 5 ms (segment.c), or
- *            when malloc_trim runs, unless a large malloc reuses it first: a program that
+ *            MiB, 128 MiB in all) and is unmapped once it has sat there for the purge delay in
+ *            force (purge.c: AMALLOC_PURGE_DELAY_MS, longer when the program has shown that it
+ *            maps large blocks again soon after the cache gave them back), when the heap takes
+ *            fresh slab memory while it has sat there for a few ms (_am_large_cache_evict_idle),
+ *            or when malloc_trim runs, unless a large malloc reuses it first: a program that
  *            frees and allocates blocks of a few MiB in turn then neither maps nor faults in
- *            fresh pages each time. Larger
- *            mappings, and every mapping when the delay is 0, are unmapped at once. A cached
+ *            fresh pages each time. A cached mapping too small for the new block grows in place
+ *            or moves (mremap: its pages come along), so only the difference is fresh. Larger
+ *            mappings (above 64 MiB: RSS falls at once when such a block is freed), and every
+ *            mapping when the delay is 0, are unmapped at once. A cached
  *            mapping is off the segment map, so a second free of its block is still reported;
  *            a write after free into it goes unnoticed in the default build (the secure build
  *            makes the cached block PROT_NONE).
@@ -57,6 +60,18 @@ AM_INTERNAL size_t _am_large_cache_expire(int64_t now, long age) {
   return bytes;
 }
 
+/* The heap took fresh slab memory (segment.c): cached mappings that have sat unused for a
+ * while are not what the program needs now, and would add to its peak RSS (sqlite3 freed a
+ * 32 MiB sorter block, then grew its page cache by 35 MiB): they go back. A while is
+ * AM_LARGE_CACHE_IDLE_MS at the base delay, longer in proportion when the purge policy
+ * lengthened the delay (the program showed that it maps large blocks again soon). */
+AM_INTERNAL void _am_large_cache_evict_idle(void) {
+  long base = am_option(AM_OPTION_PURGE_DELAY_MS), delay = _am_purge_delay();
+  long age = base > 0 ? AM_LARGE_CACHE_IDLE_MS * (delay / base) : AM_LARGE_CACHE_IDLE_MS;
+  int64_t now = _am_clock_ms();
+  _am_purge_released(AM_SEGMENT_LARGE, _am_large_cache_expire(now, age), now, now - age);
+}
+
 /* Takes a cached mapping for a block of `total` mapped bytes: the smallest that is large
  * enough, else the largest (the caller grows it). NULL when the cache is empty. */
 static am_segment_t *am_large_cache_take(size_t total) {
@@ -88,7 +103,7 @@ static am_segment_t *am_large_cache_take(size_t total) {
 /* Puts a freed mapping into the cache. False when it does not qualify (the caller unmaps it). */
 static bool am_large_cache_put(am_segment_t *seg) {
   if (AM_VALGRIND) return false;          /* (memcheck reports the unmapped block's uses) */
-  if (seg->map_size > AM_LARGE_CACHE_MAX_BLOCK || am_option(AM_OPTION_PURGE_DELAY_MS) == 0) return false;
+  if (seg->map_size > AM_LARGE_CACHE_MAX_BLOCK || _am_purge_delay() == 0) return false;
   size_t offset = (AM_SECURE ? 2 : 1) * am_g.page_size;
   if (seg->large_block != (uint8_t *)seg + offset) return false;   /* over-aligned */
   /* secure build: the block becomes PROT_NONE (its pages stay resident), so any use after
@@ -155,10 +170,18 @@ static am_segment_t *am_large_from_cache(size_t total) {
     }
     have = total;
   } else if (have < total) {
+    /* too small: grown where it is, or moved (mremap moves the page tables: its resident
+     * pages come along) to a new aligned range that has room; only the difference is fresh */
     if (!_am_os_resize_inplace(seg, have, total)) {
-      _am_os_free(seg, have);       /* cannot grow where it is: it would not be reused soon */
-      return NULL;
+      uint8_t *target = _am_os_alloc_aligned(total, AM_SEGMENT_SIZE, 0, 0);
+      if (target == NULL || !_am_os_move(seg, have, total, target)) {
+        if (target != NULL) _am_os_free(target, total);
+        _am_os_free(seg, have);
+        return NULL;
+      }
+      seg = (am_segment_t *)target;   /* (off the segment map while cached: no bit to move) */
     }
+    _am_purge_fresh(AM_SEGMENT_LARGE, total - have);
     have = total;
   }
   /* (a little too big: kept whole, its pages resident, so that blocks of varying sizes reuse
@@ -218,6 +241,7 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
   if (seg == NULL) {
     seg = _am_os_alloc_aligned(total, map_align, align_offset, 0);
     if (seg == NULL) return NULL;
+    _am_purge_fresh(AM_SEGMENT_LARGE, total);
 #if AM_SECURE
     _am_os_guard((uint8_t *)seg + offset - page, page);
     _am_os_guard((uint8_t *)seg + total - page, page);

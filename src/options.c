@@ -18,6 +18,11 @@
  *                        1.036 -> 1.004 x glibc's). The cost: a program that swings between
  *                        phases of different block sizes faults memory in again each time (the
  *                        frag workload: 0.43 -> 0.62 x glibc's time).
+ *   PURGE_DELAY_MAX_MS 1000   the delay grows up to this when purged memory is wanted
+ *                        again soon after its purge (purge.c): a program that cycles through
+ *                        the same memory stops paying page faults for it, and memory still goes
+ *                        back within a second of its last use (mimalloc v3 keeps freed memory
+ *                        1 s; the memory target is RSS back within 3 s).
  *   PURGE dontneed       MADV_DONTNEED makes RSS fall at once (MADV_FREE only under pressure,
  *                        which users read as a leak).
  *   THP 0, HUGETLB 0, POPULATE 0
@@ -49,6 +54,7 @@ static const am_option_desc_t am_option_desc[AM_OPTION_COUNT] = {
   [AM_OPTION_SHOW_STATS] = {"SHOW_STATS", 0, 0, 1, AM_OPT_BOOL},
   [AM_OPTION_VERBOSE] = {"VERBOSE", 0, 0, 1, AM_OPT_BOOL},
   [AM_OPTION_PURGE_THREAD] = {"PURGE_THREAD", 0, 0, 1, AM_OPT_BOOL},
+  [AM_OPTION_PURGE_DELAY_MAX_MS] = {"PURGE_DELAY_MAX_MS", 1000, 0, 3600 * 1000, AM_OPT_INT},
 };
 
 static bool am_parse_option(const am_option_desc_t *d, const char *s, long *out) {

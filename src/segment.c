@@ -304,7 +304,7 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   slab->next = slab->prev = NULL;
   atomic_store_explicit(am_slab_remote(slab), 0, memory_order_relaxed);
   uint64_t bit = (uint64_t)1 << am_slab_index(slab);
-  long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+  long delay = _am_purge_delay();
   am_seg_lock(seg);
   slab->reserved = 0;                   /* (under the lock: a purger reads it) */
   seg->remote_full_seen &= ~bit;
@@ -316,7 +316,7 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   seg->slabs_used--;
   if (!had_dirty && !seg->hugetlb) {
     am_stat_add(&am_g.dirty_segments, 1);
-    seg->purge_at = delay < 0 ? INT64_MAX : _am_clock_ms() + delay;
+    seg->dirty_at = _am_clock_ms();
   }
   if (delay == 0) am_segment_purge_locked(seg);
   am_seg_unlock(seg);
@@ -334,7 +334,7 @@ static void am_segment_drop(am_heap_t *heap, am_segment_t *seg) {
  * kind). Cheap when there are none. */
 AM_INTERNAL void _am_segment_unmap_expired(am_heap_t *heap) {
   if (heap->empty_segments == 0) return;
-  long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+  long delay = _am_purge_delay();
   if (delay < 0) return;
   int64_t now = _am_clock_ms();
   for (size_t kind = 0; kind < 2; kind++) {
@@ -355,7 +355,7 @@ AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab) {
   bool was_full = seg->free_mask == 0;
   am_slot_release(seg, slab);
   if (seg->slabs_used == 0 && heap->segment_count[seg->kind] > 1) {
-    if (am_option(AM_OPTION_PURGE_DELAY_MS) == 0 || seg->hugetlb) {   /* (hugetlb pages are
+    if (_am_purge_delay() == 0 || seg->hugetlb) {   /* (hugetlb pages are
                                                                            scarce, never purged) */
       am_segment_drop(heap, seg);
       return true;
@@ -527,8 +527,11 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
    * would add them to the peak RSS (sqlite3 freed a 32 MiB sorter block, then grew its page
    * cache by 35 MiB): they go back now. Younger ones stay, for programs that free and
    * allocate large blocks in turn. */
-  if (dirty_free == 0 && atomic_load_explicit(&am_g.large_cache_count, memory_order_relaxed) != 0)
-    _am_large_cache_expire(_am_clock_ms(), AM_LARGE_CACHE_IDLE_MS);
+  if (dirty_free == 0) {
+    _am_purge_fresh(kind, (size_t)1 << seg->slab_shift);
+    if (atomic_load_explicit(&am_g.large_cache_count, memory_order_relaxed) != 0)
+      _am_large_cache_evict_idle();
+  }
   if (seg->free_mask == 0 && seg->next != NULL) {
     /* full: keep segments with free slots in front */
     am_seglist_remove(heap, seg);
@@ -711,24 +714,24 @@ static size_t am_reclaim_full_stacks(bool force, bool *again) {
   return released;
 }
 
-/* One purge pass over every segment: gives back the dirty free slots whose deadline has
- * passed (all of them when `force`), slabs whose every block other threads freed
- * (am_reclaim_full_stacks), and cached large mappings older than the delay or
- * AM_LARGE_CACHE_MAX_AGE_MS. Without `force` it runs at most every half of the shorter of
- * the two and never waits for a lock. Returns the number of bytes released. */
+/* One purge pass over every segment: gives back the dirty free slots that have been free for
+ * the delay in force (purge.c; all of them when `force`), slabs whose every block other threads
+ * freed (am_reclaim_full_stacks), and cached large mappings older than the delay. Without
+ * `force` it runs at most every half delay (5-25 ms apart), never waits for a lock, and tells
+ * the purge policy what it gave back. Returns the number of bytes released. */
 AM_INTERNAL size_t _am_purge(bool force) {
-  long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+  long delay = _am_purge_delay();
   if (!force && delay < 0) return 0;
   int64_t now = _am_clock_ms();
-  /* cached large mappings live at most AM_LARGE_CACHE_MAX_AGE_MS, whatever the delay */
-  long cache_age = delay < AM_LARGE_CACHE_MAX_AGE_MS ? delay : AM_LARGE_CACHE_MAX_AGE_MS;
   if (!force) {
     int64_t due = atomic_load_explicit(&am_g.next_purge, memory_order_relaxed);
-    int64_t step = cache_age / 2 > 5 ? cache_age / 2 : 5;
+    int64_t step = delay / 2 < 5 ? 5 : delay / 2 > 25 ? 25 : delay / 2;
     if (now < due || !atomic_compare_exchange_strong(&am_g.next_purge, &due, now + step)) return 0;
   }
   size_t released = am_sweep_abandoned();
-  released += _am_large_cache_expire(now, force ? -1 : cache_age);
+  size_t large = _am_large_cache_expire(now, force ? -1 : delay);
+  if (!force) _am_purge_released(AM_SEGMENT_LARGE, large, now, now - delay);
+  released += large;
   if (force || atomic_exchange_explicit(&am_g.remote_full, 0, memory_order_relaxed) != 0) {
     bool again = false;
     released += am_reclaim_full_stacks(force, &again);
@@ -737,14 +740,23 @@ AM_INTERNAL size_t _am_purge(bool force) {
   if (atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0) return released;
   if (force) pthread_mutex_lock(&am_g.segments_lock);
   else if (pthread_mutex_trylock(&am_g.segments_lock) != 0) return released;
+  size_t by_kind[2] = {0, 0};
+  int64_t freed_at[2] = {now, now};     /* the oldest dirty_at purged, per kind */
   for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext) {
     if (atomic_load_explicit(&seg->lock, memory_order_relaxed) != 0 && !force) continue;
     am_seg_lock(seg);
-    if (am_segment_has_dirty(seg) && (force || seg->purge_at <= now)) released += am_segment_purge_locked(seg);
+    if (am_segment_has_dirty(seg) && (force || seg->dirty_at + delay <= now)) {
+      if (seg->dirty_at < freed_at[seg->kind]) freed_at[seg->kind] = seg->dirty_at;
+      by_kind[seg->kind] += am_segment_purge_locked(seg);
+    }
     am_seg_unlock(seg);
   }
   pthread_mutex_unlock(&am_g.segments_lock);
-  return released;
+  if (!force) {
+    _am_purge_released(AM_SEGMENT_SMALL, by_kind[AM_SEGMENT_SMALL], now, freed_at[AM_SEGMENT_SMALL]);
+    _am_purge_released(AM_SEGMENT_MEDIUM, by_kind[AM_SEGMENT_MEDIUM], now, freed_at[AM_SEGMENT_MEDIUM]);
+  }
+  return released + by_kind[0] + by_kind[1];
 }
 
 /* The optional background purger (AMALLOC_PURGE_THREAD=1): wakes every half delay (at least
@@ -760,7 +772,7 @@ static _Atomic(int) am_purge_stop;              /* the futex word: 1 = stop */
 static void *am_purge_thread_main(void *arg) {
   (void)arg;
   while (!atomic_load_explicit(&am_purge_stop, memory_order_acquire)) {
-    long delay = am_option(AM_OPTION_PURGE_DELAY_MS);
+    long delay = _am_purge_delay();
     long ms = delay <= 0 ? 1000 : delay / 2 < 10 ? 10 : delay / 2 > 1000 ? 1000 : delay / 2;
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     /* returns at the timeout, at the stop's wake-up, or at once if the word is 1 already */

@@ -132,6 +132,10 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
   out->segments_abandoned_now = __atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED);
   out->segments_converted = am_load(&am_g.stat_converted);
   out->dirty_segments = am_load(&am_g.dirty_segments);
+  long delay = _am_purge_delay();
+  out->purge_delay_ms = delay < 0 ? 0 : (size_t)delay;
+  out->purge_regrets = am_load(&am_g.stat_purge_regrets);
+  out->purge_relaxes = am_load(&am_g.stat_purge_relaxed);
   for (size_t c = 0; c < AM_CLASS_COUNT && c < AM_STATS_CLASSES; c++) {
     out->classes[c].block_size = am_class_size[c];
     out->classes[c].mallocs = atomic_load_explicit(&am_g.stat_mallocs[c], memory_order_relaxed);
@@ -223,6 +227,9 @@ AM_EXPORT void am_stats_print(void) {
     {"slab bytes", offsetof(am_stats_t, slab_bytes)},
     {"resident bytes (process RSS)", offsetof(am_stats_t, resident)},
     {"purged bytes", offsetof(am_stats_t, purged_bytes)},
+    {"purge delay in force (ms)", offsetof(am_stats_t, purge_delay_ms)},
+    {"purge delay lengthened (regrets)", offsetof(am_stats_t, purge_regrets)},
+    {"purge delay shortened", offsetof(am_stats_t, purge_relaxes)},
     {"THP segments", offsetof(am_stats_t, thp_segments)},
     {"hugetlb segments", offsetof(am_stats_t, hugetlb_segments)},
     {"threads (heaps) created", offsetof(am_stats_t, threads_created)},

@@ -228,13 +228,14 @@ typedef struct am_segment_s {
   uint16_t slab_count;                /* slots in this segment */
   uint32_t slabs_used;                /* owner: slots in use */
   _Atomic(uint32_t) lock;             /* shared: spin lock over free_mask (writes), dirty_mask,
-                                         purge_at, remote_full_seen, the layout (kind, shift,
+                                         dirty_at, remote_full_seen, the layout (kind, shift,
                                          count) and each slab's start/reserved; taken by the
                                          owner when a slot changes state or the segment changes
                                          kind, and by a purger */
   uint64_t free_mask;                 /* bit i set = slot i free (written under lock) */
   uint64_t dirty_mask;                /* bit i set = free slot i may still be resident (lock) */
-  int64_t purge_at;                   /* lock: when the dirty free slots are due (ms) */
+  int64_t dirty_at;                   /* lock: when the oldest dirty free slot became free (ms);
+                                         the slots are due at dirty_at + the delay in force */
   uint8_t thp;                        /* advised MADV_HUGEPAGE: purge whole 2 MiB halves */
   uint8_t hugetlb;                    /* backed by MAP_HUGETLB pages: never purged, only unmapped */
   uint8_t empty_kept;                 /* owner: empty, kept mapped until empty_at + delay */
@@ -287,11 +288,6 @@ typedef struct am_segment_s {
  * (segment.c): at least one tick of the coarse clock (4 ms), so that a mapping freed just
  * before is still there for the next large malloc. */
 #define AM_LARGE_CACHE_IDLE_MS 5
-/* A cached mapping lives at most this long, even when AMALLOC_PURGE_DELAY_MS is longer: a
- * program that churns blocks of a few MiB (python3 building and dropping JSON strings) kept
- * 10 MiB of them cached at its peak with a delay of 100 ms (peak RSS 60 MiB against 52 with
- * this bound). */
-#define AM_LARGE_CACHE_MAX_AGE_MS 25
 
 typedef struct am_heap_s {
   am_slab_t *current[AM_CLASS_COUNT]; /* head of each class queue, or &am_slab_empty */
@@ -321,6 +317,16 @@ typedef struct am_heap_s {
   uint32_t quarantine_tick;           /* mallocs until the next check of a few ring slots */
   uint64_t random_bits;               /* secure.c: random bits for the release order */
 #endif
+  uint32_t remote_skips;              /* owner: remote collections skipped for want of a hint */
+  /* shared, in a line of its own (other threads write it): 1 when a remote free may have made a
+   * stack of one of this heap's segments non-empty. The freeing thread reads seg->heap before
+   * its push and stores 1 here after it (release; the heap struct is never unmapped: a stale
+   * heap gets a spurious hint, harmless); the owner exchanges it to 0 (acquire) before it walks
+   * its segments' remote_pending counts, and without a hint walks only every 32nd time (a push
+   * whose hint went to the previous owner of an adopted segment is found then). Before, every
+   * slow path that needed a new slab walked all the heap's segments (a cold cache line each:
+   * 11% of the time of a program filling 580 MB of small blocks). */
+  _Alignas(64) _Atomic(uint32_t) remote_hint;
 } am_heap_t;
 
 /* ---- process-wide state -------------------------------------------------------------------
@@ -375,6 +381,21 @@ typedef struct am_global_s {
   _Atomic(int) remote_full;           /* a remote free completed a stack holding every block
                                          of its slab: a purge pass looks for such slabs */
   _Atomic(int64_t) next_purge;        /* ms: no purge pass before this */
+
+  /* The purge policy (purge.c): the delay in force adapts between AMALLOC_PURGE_DELAY_MS and
+   * AMALLOC_PURGE_DELAY_MAX_MS. Relaxed atomics written by any thread on slow paths (a purge
+   * pass, a fresh slot, a fresh large mapping): a lost update costs one decision, never
+   * memory safety. Per pool (AM_SEGMENT_SMALL, MEDIUM, LARGE: memory of one pool cannot serve
+   * another's request, so only a pool's own fresh memory regrets its purge). */
+  _Atomic(long) purge_delay;          /* ms: the delay in force (0: not set yet, the base) */
+  _Atomic(int64_t) purge_window_at[3];/* ms: when the pool's first timed purge since the last
+                                         decision gave memory back (0: none since) */
+  _Atomic(int64_t) purge_last_at[3];  /* ms: the pool's latest timed purge since then */
+  _Atomic(int64_t) purge_freed_at[3]; /* ms: since when the memory of that purge had been free */
+  _Atomic(size_t) purge_released[3];  /* bytes timed purges gave back since the decision */
+  _Atomic(size_t) purge_refetched[3]; /* fresh bytes the pool took within the regret window */
+  _Atomic(size_t) stat_purge_regrets; /* decisions that lengthened the delay */
+  _Atomic(size_t) stat_purge_relaxed; /* decisions that shortened it */
   _Atomic(int) purge_thread_started;
   _Atomic(int) hugetlb_failed;        /* MAP_HUGETLB refused: the fallback was reported */
   _Atomic(int) guard_failed;          /* secure build: an mprotect of a guard page failed */

@@ -14,6 +14,7 @@
 #include "options.c"
 #include "os.c"
 #include "sizeclass.c"
+#include "purge.c"
 #include "segment.c"
 #if AM_SECURE
 #include "secure.c"     /* its hooks are inlined into heap.c's and alloc.c's paths */
