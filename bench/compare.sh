@@ -20,11 +20,12 @@
 # Builds amalloc in build-bench (release; AMALLOC_BENCH_BUILD overrides) and the benchmark
 # programs in build-bench/bench-bin, installs missing peers with apt-get when root (otherwise
 # skips them), runs every workload under each allocator interleaved (A B C .., A B C .., ...),
-# checks every run's checksum against glibc's, and prints medians of wall time and peak RSS with
-# ratios to glibc and mimalloc and their geometric means. Results: bench/results/latest.csv
-# (+ a dated copy), latest.png (time and RSS ratios), frag-rss.png and waves-rss.png (RSS over time of the frag and waves
-# workload), micro-latest.csv, icount-latest.csv. Exit status 1 if any run failed or any
-# checksum differed from glibc's.
+# checks every run's checksum against glibc's, and prints medians of wall time, peak RSS and minor
+# page faults with ratios to glibc and mimalloc and their geometric means (runner.c measures all
+# three with wait4). Results: bench/results/latest.csv (+ a dated copy), latest-raw.tsv (every
+# run), latest.png (time and RSS ratios), frag-rss.png and waves-rss.png (RSS over time of the
+# frag and waves workloads), micro-latest.csv, icount-latest.csv. Exit status 1 if any run failed
+# or any checksum differed from glibc's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -41,7 +42,7 @@ while [ $# -gt 0 ]; do
     --no-micro) micro=0; shift ;;
     --no-real) real=0; shift ;;
     --no-icount) icount=0; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -165,7 +166,8 @@ if [ $have_micro = 1 ] && { [ -z "$only" ] || in_list micro "$only"; }; then
 fi
 
 # ---- workloads and real programs --------------------------------------------------------------
-workloads=(server mixed trees interp strings batch frag waves threadchurn bigblocks prodcons growheap mixed1)
+workloads=(server mixed trees interp strings batch frag waves threadchurn bigblocks prodcons growheap
+  cyclic largerepl buffers larson thrash thrash-passive thrash1 simple simple2 mixed1)
 reals=()
 if [ $real = 1 ]; then
   [ -x /usr/bin/python3 ] && reals+=(python)
@@ -203,7 +205,8 @@ free_port() {
   echo 26379
 }
 
-# run_redis PRELOAD -> writes "secs kib code" to $tmp/res, checksum to $tmp/out, req/s to $tmp/extra
+# run_redis PRELOAD -> writes "secs kib code faults" to $tmp/res (time of the client; peak RSS and
+# minor faults of the server), checksum to $tmp/out, req/s to $tmp/extra
 run_redis() {
   local pre=$1 port ok=0 code=0
   port=$(free_port)
@@ -233,14 +236,14 @@ run_redis() {
   wait "$redis_pid" 2>/dev/null || true
   redis_pid=
   if [ $ok = 1 ] && [ -s "$tmp/res.cli" ] && [ -s "$tmp/res.srv" ]; then
-    local secs kib tests
-    read -r secs _ _ < "$tmp/res.cli"
-    read -r _ kib _ < "$tmp/res.srv"
+    local secs kib flt tests
+    read -r secs _ _ _ < "$tmp/res.cli"
+    read -r _ kib _ flt < "$tmp/res.srv"
     tests=$(grep -c '^"[A-Z]' "$tmp/rb.csv" || true)
-    echo "$secs $kib $code" > "$tmp/res"
+    echo "$secs $kib $code ${flt:-0}" > "$tmp/res"
     awk -v s="$secs" -v n="$redis_n" -v t="$tests" 'BEGIN { printf "%.0f\n", (s > 0 ? n * t / s : 0) }' > "$tmp/extra"
   else
-    echo "0 0 1" > "$tmp/res"
+    echo "0 0 1 0" > "$tmp/res"
   fi
 }
 
@@ -265,14 +268,24 @@ run_one() {
       "$bin/runner" "$tmp/res" "$pre" "$bin/mixed" 2 "$(awk -v s="$scale" 'BEGIN { print 3 * s }')" > "$tmp/out" 2>"$tmp/err" || code=$? ;;
     mixed1) kind=scaling   # mixed with one thread: the 1 -> 2 thread scaling (not in the geomeans)
       "$bin/runner" "$tmp/res" "$pre" "$bin/mixed" 1 "$(awk -v s="$scale" 'BEGIN { print 3 * s }')" > "$tmp/out" 2>"$tmp/err" || code=$? ;;
+    larson)    # 2 chains of threads handing their arrays on
+      "$bin/runner" "$tmp/res" "$pre" "$bin/larson" "$scale" 2 > "$tmp/out" 2>"$tmp/err" || code=$? ;;
+    thrash|thrash-passive|thrash1)    # active false sharing on 2 threads, passive on 2, active on 1
+      local mode=active nt=2
+      [ $w = thrash-passive ] && mode=passive
+      [ $w = thrash1 ] && nt=1
+      "$bin/runner" "$tmp/res" "$pre" "$bin/thrash" "$scale" $mode $nt > "$tmp/out" 2>"$tmp/err" || code=$? ;;
+    simple|simple2)    # 1 thread (in the main thread) or 2
+      "$bin/runner" "$tmp/res" "$pre" "$bin/simple" "$scale" "$([ $w = simple2 ] && echo 2 || echo 1)" \
+        > "$tmp/out" 2>"$tmp/err" || code=$? ;;
     frag|waves)
       AMB_RSS_LOG=$tmp/$w-rss.$a.$r AMB_RSS_MS=$([ $quick = 1 ] && echo 5 || echo 20) \
         "$bin/runner" "$tmp/res" "$pre" "$bin/$w" "$scale" > "$tmp/out" 2>"$tmp/err" || code=$? ;;
     *)
       "$bin/runner" "$tmp/res" "$pre" "$bin/$w" "$scale" > "$tmp/out" 2>"$tmp/err" || code=$? ;;
   esac
-  local secs=0 kib=0 rc=1
-  [ -s "$tmp/res" ] && read -r secs kib rc < "$tmp/res"
+  local secs=0 kib=0 rc=1 flt=0
+  [ -s "$tmp/res" ] && read -r secs kib rc flt < "$tmp/res"
   cks=$(grep -m1 -o 'checksum .*' "$tmp/out" 2>/dev/null || head -c 200 "$tmp/out" | tr '\t\n' '  ')
   local st=ok
   if [ "$rc" != 0 ] || [ -z "$cks" ]; then
@@ -285,7 +298,8 @@ run_one() {
     log "$w under $a: checksum '$cks' differs from glibc's '${ref[$w]:-none}'"
   fi
   [ $st = ok ] || status=1
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$w" "$a" "$r" "$secs" "$kib" "$st" "$(cat "$tmp/extra")" >> "$tmp/raw.tsv"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$kind" "$w" "$a" "$r" "$secs" "$kib" "${flt:-0}" "$st" \
+    "$(cat "$tmp/extra")" >> "$tmp/raw.tsv"
 }
 
 declare -A ref

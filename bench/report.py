@@ -4,8 +4,14 @@
     report.py micro MICRO.csv ALLOCS
     report.py icount ICOUNT.tsv ALLOCS RESULTS-DIR STAMP ITERATIONS
 
-RAW.tsv lines: kind, workload, allocator, run, seconds, peak RSS KiB, status (ok / failed /
-checksum), extra (requests/s for redis). ALLOCS: the allocators, comma-separated, glibc first.
+RAW.tsv lines (tab-separated): kind, workload, allocator, run, seconds, peak RSS KiB, minor page
+faults, status (ok / failed / checksum), extra (requests/s for redis). Lines without the faults
+field (raw files written before it was added) are read with the faults unknown. ALLOCS: the
+allocators, comma-separated, glibc first.
+
+The table and latest.csv give per workload and allocator the medians of time, peak RSS and minor
+faults, their ratios to glibc's and mimalloc's medians, and the geometric means of the ratios
+(workloads and real programs separately; kind "scaling" is left out of them).
 """
 import csv
 import math
@@ -32,72 +38,78 @@ def ratio(a, b):
 def table(raw, allocs, outdir, stamp, tmpdir, note):
     rows = [line.rstrip("\n").split("\t") for line in open(raw) if line.strip()]
     order, kinds, data = [], {}, {}
-    for kind, name, alloc, run, secs, kib, status, extra in rows:
+    for row in rows:
+        if len(row) == 8:  # an old raw file: no faults field
+            row = row[:6] + [""] + row[6:]
+        kind, name, alloc, run, secs, kib, faults, status, extra = row
         if name not in kinds:
             order.append(name)
             kinds[name] = kind
-        d = data.setdefault((name, alloc), {"t": [], "m": [], "x": [], "runs": 0, "bad": []})
+        d = data.setdefault((name, alloc), {"t": [], "m": [], "f": [], "x": [], "runs": 0, "bad": []})
         d["runs"] += 1
         if status == "ok":
             d["t"].append(float(secs))
             d["m"].append(float(kib))
+            if faults:
+                d["f"].append(float(faults))
             if extra:
                 d["x"].append(float(extra))
         else:
             d["bad"].append(status)
-    med = {}
+    med = {}  # (workload, allocator) -> (time, RSS KiB, faults, requests/s), medians or None
     for key, d in data.items():
-        med[key] = (statistics.median(d["t"]) if d["t"] else None,
-                    statistics.median(d["m"]) if d["m"] else None,
-                    statistics.median(d["x"]) if d["x"] else None)
+        med[key] = tuple(statistics.median(d[k]) if d[k] else None for k in ("t", "m", "f", "x"))
     has_mi = "mimalloc" in allocs
     out = []
     head = ["kind", "workload", "allocator", "runs_ok", "runs", "median_time_s", "median_peak_rss_kib",
-            "time_vs_glibc", "rss_vs_glibc", "time_vs_mimalloc", "rss_vs_mimalloc", "requests_per_s",
-            "status"]
+            "median_minor_faults", "time_vs_glibc", "rss_vs_glibc", "faults_vs_glibc",
+            "time_vs_mimalloc", "rss_vs_mimalloc", "faults_vs_mimalloc", "requests_per_s", "status"]
+    line = "%-14s %-10s %8s %9s %9s %7s %7s %7s %7s %7s %7s %10s  %s"
+    gline = "%-25s %8s %9s %9s %7s %7s %7s %7s %7s %7s"  # geomeans: the label spans two columns
     print()
-    print("Workloads and real programs (%s): median wall time and peak RSS; ratios < 1 are better"
-          % note)
-    hdr = "%-12s %-10s %8s %9s %7s %7s %7s %7s %10s  %s" % (
-        "workload", "allocator", "time s", "RSS MiB", "t/glibc", "m/glibc", "t/mi", "m/mi", "req/s", "runs")
+    print("Workloads and real programs (%s): median wall time, peak RSS and minor page faults"
+          " (thousands); ratios < 1 are better" % note)
+    hdr = line % ("workload", "allocator", "time s", "RSS MiB", "faults k", "t/glibc", "m/glibc",
+                  "f/glibc", "t/mi", "m/mi", "f/mi", "req/s", "runs")
     print(hdr)
     print("-" * len(hdr))
     ratios = {}  # (kind, alloc) -> lists
+    keys = ("tg", "mg", "fg", "tm", "mm", "fm")
     for name in order:
-        g = med.get((name, "glibc"), (None, None, None))
-        mi = med.get((name, "mimalloc"), (None, None, None))
+        g = med.get((name, "glibc"), (None,) * 4)
+        mi = med.get((name, "mimalloc"), (None,) * 4)
         for alloc in allocs:
             if (name, alloc) not in data:
                 continue
             d = data[(name, alloc)]
-            t, m, x = med[(name, alloc)]
-            tg, mg = ratio(t, g[0]), ratio(m, g[1])
-            tm, mm = (ratio(t, mi[0]), ratio(m, mi[1])) if has_mi else (None, None)
-            r = ratios.setdefault((kinds[name], alloc), {"tg": [], "mg": [], "tm": [], "mm": []})
-            for k, v in (("tg", tg), ("mg", mg), ("tm", tm), ("mm", mm)):
+            t, m, f, x = med[(name, alloc)]
+            vs = [ratio(t, g[0]), ratio(m, g[1]), ratio(f, g[2])]
+            vs += [ratio(t, mi[0]), ratio(m, mi[1]), ratio(f, mi[2])] if has_mi else [None] * 3
+            r = ratios.setdefault((kinds[name], alloc), {k: [] for k in keys})
+            for k, v in zip(keys, vs):
                 if v is not None:
                     r[k].append(v)
             status = "ok" if not d["bad"] else ",".join(sorted(set(d["bad"])))
             runs = "%d/%d" % (len(d["t"]), d["runs"]) + ("" if status == "ok" else " " + status.upper())
-            print("%-12s %-10s %8s %9s %7s %7s %7s %7s %10s  %s" % (
-                name, alloc, fmt(t, ".3f"), fmt(m / 1024 if m else None, ".1f"), fmt(tg, ".2f"),
-                fmt(mg, ".2f"), fmt(tm, ".2f"), fmt(mm, ".2f"), fmt(x, ".0f") if x else "", runs))
+            print(line % (name, alloc, fmt(t, ".3f"), fmt(m / 1024 if m else None, ".1f"),
+                          fmt(f / 1000 if f is not None else None, ".1f"),
+                          *(fmt(v, ".2f") for v in vs), fmt(x, ".0f") if x else "", runs))
             out.append([kinds[name], name, alloc, len(d["t"]), d["runs"], fmt(t, ".4f"),
-                        fmt(m, ".0f"), fmt(tg, ".4f"), fmt(mg, ".4f"), fmt(tm, ".4f"), fmt(mm, ".4f"),
+                        fmt(m, ".0f"), fmt(f, ".0f"), *(fmt(v, ".4f") for v in vs),
                         fmt(x, ".0f") if x else "", status])
         print()
     for kind, label in (("workload", "geomean, workloads"), ("real", "geomean, real programs")):
         if not any(k == kind for k, _ in ratios):
             continue
-        print("%-23s %8s %9s %7s %7s %7s %7s" % (label, "", "", "t/glibc", "m/glibc", "t/mi", "m/mi"))
+        print(gline % (label, "", "", "", "t/glibc", "m/glibc", "f/glibc", "t/mi", "m/mi", "f/mi"))
         for alloc in allocs:
             r = ratios.get((kind, alloc))
             if not r:
                 continue
-            gm = [geomean(r[k]) for k in ("tg", "mg", "tm", "mm")]
-            print("  %-21s %8s %9s %7s %7s %7s %7s" % (alloc, "", "", *(fmt(v, ".2f") for v in gm)))
+            gm = [geomean(r[k]) for k in keys]
+            print(gline % ("  " + alloc, "", "", "", *(fmt(v, ".2f") for v in gm)))
             out.append(["geomean", "geomean-" + ("workloads" if kind == "workload" else "real"), alloc,
-                        "", "", "", "", *(fmt(v, ".4f") for v in gm), "", ""])
+                        "", "", "", "", "", *(fmt(v, ".4f") for v in gm), "", ""])
         print()
     # scaling: mixed runs the same number of steps per thread with 2 threads (every 8th block
     # freed by the other thread) as mixed1 with 1, so 2 * t(mixed1) / t(mixed) is the
