@@ -291,7 +291,7 @@ AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cl
  * class in use keeps its slab, so a loop that allocates and frees one block does not pay a new
  * slab each time. */
 static void am_heap_release_idle(am_heap_t *heap) {
-  long delay = _am_purge_delay();
+  long delay = _am_purge_delay(AM_SEGMENT_SMALL);   /* (the pool of most classes) */
   if (delay < 0) return;
   int64_t now = _am_clock_ms();
   if (now < heap->idle_scan_at) return;

@@ -149,7 +149,7 @@ AM_INTERNAL void _am_purge_thread_stop(void);
 AM_INTERNAL void _am_segment_fork_child(void);
 AM_INTERNAL int64_t _am_clock_ms(void);
 /* ---- purge.c ----------------------------------------------------------------------------- */
-AM_INTERNAL long _am_purge_delay(void);
+AM_INTERNAL long _am_purge_delay(size_t pool);
 AM_INTERNAL void _am_purge_released(size_t pool, size_t bytes, int64_t now, int64_t freed_at);
 AM_INTERNAL void _am_purge_fresh(size_t pool, size_t bytes);
 /* Runs a purge pass when one is due; cheap when none is. */

@@ -66,7 +66,7 @@ AM_INTERNAL size_t _am_large_cache_expire(int64_t now, long age) {
  * AM_LARGE_CACHE_IDLE_MS at the base delay, longer in proportion when the purge policy
  * lengthened the delay (the program showed that it maps large blocks again soon). */
 AM_INTERNAL void _am_large_cache_evict_idle(void) {
-  long base = am_option(AM_OPTION_PURGE_DELAY_MS), delay = _am_purge_delay();
+  long base = am_option(AM_OPTION_PURGE_DELAY_MS), delay = _am_purge_delay(AM_SEGMENT_LARGE);
   long age = base > 0 ? AM_LARGE_CACHE_IDLE_MS * (delay / base) : AM_LARGE_CACHE_IDLE_MS;
   int64_t now = _am_clock_ms();
   _am_purge_released(AM_SEGMENT_LARGE, _am_large_cache_expire(now, age), now, now - age);
@@ -103,7 +103,7 @@ static am_segment_t *am_large_cache_take(size_t total) {
 /* Puts a freed mapping into the cache. False when it does not qualify (the caller unmaps it). */
 static bool am_large_cache_put(am_segment_t *seg) {
   if (AM_VALGRIND) return false;          /* (memcheck reports the unmapped block's uses) */
-  if (seg->map_size > AM_LARGE_CACHE_MAX_BLOCK || _am_purge_delay() == 0) return false;
+  if (seg->map_size > AM_LARGE_CACHE_MAX_BLOCK || _am_purge_delay(AM_SEGMENT_LARGE) == 0) return false;
   size_t offset = (AM_SECURE ? 2 : 1) * am_g.page_size;
   if (seg->large_block != (uint8_t *)seg + offset) return false;   /* over-aligned */
   /* secure build: the block becomes PROT_NONE (its pages stay resident), so any use after

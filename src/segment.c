@@ -304,7 +304,7 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   slab->next = slab->prev = NULL;
   atomic_store_explicit(am_slab_remote(slab), 0, memory_order_relaxed);
   uint64_t bit = (uint64_t)1 << am_slab_index(slab);
-  long delay = _am_purge_delay();
+  long delay = _am_purge_delay(seg->kind);
   am_seg_lock(seg);
   slab->reserved = 0;                   /* (under the lock: a purger reads it) */
   seg->remote_full_seen &= ~bit;
@@ -334,10 +334,10 @@ static void am_segment_drop(am_heap_t *heap, am_segment_t *seg) {
  * kind). Cheap when there are none. */
 AM_INTERNAL void _am_segment_unmap_expired(am_heap_t *heap) {
   if (heap->empty_segments == 0) return;
-  long delay = _am_purge_delay();
-  if (delay < 0) return;
+  if (_am_purge_delay(AM_SEGMENT_SMALL) < 0) return;
   int64_t now = _am_clock_ms();
   for (size_t kind = 0; kind < 2; kind++) {
+    long delay = _am_purge_delay(kind);
     am_segment_t *seg = heap->segments[kind];
     while (seg != NULL && heap->empty_segments > 0) {
       am_segment_t *next = seg->next;
@@ -355,7 +355,7 @@ AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab) {
   bool was_full = seg->free_mask == 0;
   am_slot_release(seg, slab);
   if (seg->slabs_used == 0 && heap->segment_count[seg->kind] > 1) {
-    if (_am_purge_delay() == 0 || seg->hugetlb) {   /* (hugetlb pages are
+    if (_am_purge_delay(seg->kind) == 0 || seg->hugetlb) {   /* (hugetlb pages are
                                                                            scarce, never purged) */
       am_segment_drop(heap, seg);
       return true;
@@ -720,7 +720,10 @@ static size_t am_reclaim_full_stacks(bool force, bool *again) {
  * `force` it runs at most every half delay (5-25 ms apart), never waits for a lock, and tells
  * the purge policy what it gave back. Returns the number of bytes released. */
 AM_INTERNAL size_t _am_purge(bool force) {
-  long delay = _am_purge_delay();
+  long delays[3] = {_am_purge_delay(AM_SEGMENT_SMALL), _am_purge_delay(AM_SEGMENT_MEDIUM),
+                    _am_purge_delay(AM_SEGMENT_LARGE)};
+  long delay = delays[0] < delays[1] ? delays[0] : delays[1];   /* the shortest */
+  if (delays[2] < delay) delay = delays[2];
   if (!force && delay < 0) return 0;
   int64_t now = _am_clock_ms();
   if (!force) {
@@ -729,8 +732,8 @@ AM_INTERNAL size_t _am_purge(bool force) {
     if (now < due || !atomic_compare_exchange_strong(&am_g.next_purge, &due, now + step)) return 0;
   }
   size_t released = am_sweep_abandoned();
-  size_t large = _am_large_cache_expire(now, force ? -1 : delay);
-  if (!force) _am_purge_released(AM_SEGMENT_LARGE, large, now, now - delay);
+  size_t large = _am_large_cache_expire(now, force ? -1 : delays[AM_SEGMENT_LARGE]);
+  if (!force) _am_purge_released(AM_SEGMENT_LARGE, large, now, now - delays[AM_SEGMENT_LARGE]);
   released += large;
   if (force || atomic_exchange_explicit(&am_g.remote_full, 0, memory_order_relaxed) != 0) {
     bool again = false;
@@ -745,7 +748,7 @@ AM_INTERNAL size_t _am_purge(bool force) {
   for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext) {
     if (atomic_load_explicit(&seg->lock, memory_order_relaxed) != 0 && !force) continue;
     am_seg_lock(seg);
-    if (am_segment_has_dirty(seg) && (force || seg->dirty_at + delay <= now)) {
+    if (am_segment_has_dirty(seg) && (force || seg->dirty_at + delays[seg->kind] <= now)) {
       if (seg->dirty_at < freed_at[seg->kind]) freed_at[seg->kind] = seg->dirty_at;
       by_kind[seg->kind] += am_segment_purge_locked(seg);
     }
@@ -772,7 +775,7 @@ static _Atomic(int) am_purge_stop;              /* the futex word: 1 = stop */
 static void *am_purge_thread_main(void *arg) {
   (void)arg;
   while (!atomic_load_explicit(&am_purge_stop, memory_order_acquire)) {
-    long delay = _am_purge_delay();
+    long delay = _am_purge_delay(AM_SEGMENT_SMALL);
     long ms = delay <= 0 ? 1000 : delay / 2 < 10 ? 10 : delay / 2 > 1000 ? 1000 : delay / 2;
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     /* returns at the timeout, at the stop's wake-up, or at once if the word is 1 already */

@@ -132,8 +132,10 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
   out->segments_abandoned_now = __atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED);
   out->segments_converted = am_load(&am_g.stat_converted);
   out->dirty_segments = am_load(&am_g.dirty_segments);
-  long delay = _am_purge_delay();
-  out->purge_delay_ms = delay < 0 ? 0 : (size_t)delay;
+  long delay = 0;
+  for (size_t pool = 0; pool < 3; pool++)
+    if (_am_purge_delay(pool) > delay) delay = _am_purge_delay(pool);
+  out->purge_delay_ms = (size_t)delay;
   out->purge_regrets = am_load(&am_g.stat_purge_regrets);
   out->purge_relaxes = am_load(&am_g.stat_purge_relaxed);
   for (size_t c = 0; c < AM_CLASS_COUNT && c < AM_STATS_CLASSES; c++) {

@@ -387,7 +387,7 @@ typedef struct am_global_s {
    * pass, a fresh slot, a fresh large mapping): a lost update costs one decision, never
    * memory safety. Per pool (AM_SEGMENT_SMALL, MEDIUM, LARGE: memory of one pool cannot serve
    * another's request, so only a pool's own fresh memory regrets its purge). */
-  _Atomic(long) purge_delay;          /* ms: the delay in force (0: not set yet, the base) */
+  _Atomic(long) purge_delay[3];       /* ms: each pool's delay in force (0: not set yet, the base) */
   _Atomic(int64_t) purge_window_at[3];/* ms: when the pool's first timed purge since the last
                                          decision gave memory back (0: none since) */
   _Atomic(int64_t) purge_last_at[3];  /* ms: the pool's latest timed purge since then */
