@@ -28,5 +28,6 @@ static _Atomic(uint64_t) am_segmap[AM_SEGMAP_WORDS];
 am_slab_t am_slab_empty;
 
 am_heap_t am_heap_empty = {
+  .direct = { [0 ... AM_DIRECT_COUNT - 1] = &am_heap_empty.current[0] },   /* (all empty) */
   .current = { [0 ... AM_CLASS_COUNT - 1] = &am_slab_empty },
 };

@@ -23,6 +23,7 @@
 #endif
 
 AM_TLS am_heap_t *am_tls_heap = &am_heap_empty;
+AM_TLS am_segment_t *am_tls_seg = AM_SEG_NONE;
 
 /* ---- slabs ------------------------------------------------------------------------------ */
 
@@ -40,7 +41,7 @@ static void am_slab_extend(am_slab_t *slab) {
   size_t left = (size_t)slab->reserved - (size_t)slab->capacity;
   if (n > left) n = left;
   if (n == 0) return;
-  uint8_t *first = slab->start + (size_t)slab->capacity * bsize;
+  uint8_t *first = am_slab_start(slab) + (size_t)slab->capacity * bsize;
   /* valgrind builds: a carved block's two free-list words become addressable; the rest of the
    * slab stays no-access until a block is handed out (valgrind.c) */
   for (size_t i = 0; i < n; i++) VALGRIND_MAKE_MEM_UNDEFINED(first + i * bsize, sizeof(am_block_t));
@@ -82,21 +83,21 @@ static void am_slab_extend(am_slab_t *slab) {
 
 AM_INTERNAL void _am_slab_init(am_slab_t *slab, size_t cls) {
   slab->bsize = am_class_size[cls];
-  slab->magic = UINT64_MAX / slab->bsize + 1;
+  slab->magic = am_slab_magic(slab->bsize);
   slab->cls = (uint8_t)cls;
   slab->used = 0;
   slab->capacity = 0;
   am_slab_set_limit(slab, 0);
   slab->free = NULL;
   slab->next = slab->prev = NULL;
-  slab->state = AM_SLAB_AVAIL;
+  am_slab_set_state(slab, AM_SLAB_AVAIL);
   /* unique per slab life: the count never repeats and _am_mix64 is a bijection */
   slab->mark_key = _am_mix64(am_g.free_key ^ atomic_fetch_add_explicit(&am_g.slab_inits, 1, memory_order_relaxed));
 #if AM_SECURE
   slab->key = _am_secure_random();
 #endif
   atomic_store_explicit(am_slab_remote(slab), 0, memory_order_relaxed);
-  VALGRIND_MAKE_MEM_NOACCESS(slab->start, (size_t)slab->reserved * slab->bsize);
+  VALGRIND_MAKE_MEM_NOACCESS(am_slab_start(slab), (size_t)slab->reserved * slab->bsize);
   am_slab_extend(slab);
 }
 
@@ -128,7 +129,7 @@ AM_INTERNAL size_t _am_slab_collect(am_slab_t *slab) {
     slab->free = NULL;
     slab->capacity = 0;
     am_slab_set_limit(slab, 0);
-    VALGRIND_MAKE_MEM_NOACCESS(slab->start, (size_t)slab->reserved * slab->bsize);
+    VALGRIND_MAKE_MEM_NOACCESS(am_slab_start(slab), (size_t)slab->reserved * slab->bsize);
     return n;
   }
   if (AM_SECURE || slab->free != NULL) {
@@ -160,7 +161,7 @@ static bool am_queue_is_empty(am_heap_t *heap, size_t cls) {
  * again after one block). */
 AM_INTERNAL void _am_heap_queue_slab(am_heap_t *heap, am_slab_t *slab) {
   size_t cls = slab->cls;
-  slab->state = AM_SLAB_AVAIL;
+  am_slab_set_state(slab, AM_SLAB_AVAIL);
   slab->next = NULL;
   if (am_queue_is_empty(heap, cls)) {
     slab->prev = NULL;
@@ -175,7 +176,7 @@ AM_INTERNAL void _am_heap_queue_slab(am_heap_t *heap, am_slab_t *slab) {
 
 static void am_queue_push_front(am_heap_t *heap, am_slab_t *slab) {
   size_t cls = slab->cls;
-  slab->state = AM_SLAB_AVAIL;
+  am_slab_set_state(slab, AM_SLAB_AVAIL);
   slab->prev = NULL;
   slab->next = am_queue_is_empty(heap, cls) ? NULL : heap->current[cls];
   if (slab->next != NULL) slab->next->prev = slab;
@@ -184,7 +185,7 @@ static void am_queue_push_front(am_heap_t *heap, am_slab_t *slab) {
 }
 
 AM_INTERNAL void _am_heap_full_push(am_heap_t *heap, am_slab_t *slab) {
-  slab->state = AM_SLAB_FULL;
+  am_slab_set_state(slab, AM_SLAB_FULL);
   slab->prev = NULL;
   slab->next = heap->full;
   if (heap->full != NULL) heap->full->prev = slab;
@@ -319,7 +320,7 @@ AM_INTERNAL am_noinline void _am_heap_tick(am_heap_t *heap) {
 
 /* Called by the local free fast path when a slab became empty or was in the full list. */
 AM_INTERNAL am_noinline void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab) {
-  if (am_unlikely(slab->state == AM_SLAB_FREE)) _am_fatal("free: double free", slab->start);
+  if (am_unlikely(slab->state == AM_SLAB_FREE)) _am_fatal("free: double free", am_slab_start(slab));
   __atomic_store_n(&heap->slow_paths, heap->slow_paths + 1, __ATOMIC_RELAXED);
   if (slab->used == 0) {
     if (!(slab->state == AM_SLAB_AVAIL && heap->current[slab->cls] == slab)) {   /* (current: kept) */
@@ -368,6 +369,7 @@ AM_INTERNAL am_heap_t *_am_heap_init_thread(void) {
   if (heap == NULL) return NULL;
   memset(heap, 0, sizeof(*heap));
   for (size_t c = 0; c < AM_CLASS_COUNT; c++) heap->current[c] = &am_slab_empty;
+  am_heap_init_direct(heap);
   heap->thread_serial = atomic_fetch_add_explicit(&am_g.thread_serial, 1, memory_order_relaxed);
   pthread_mutex_lock(&am_g.heap_lock);
   heap->gnext = am_g.heaps;
@@ -391,6 +393,7 @@ AM_INTERNAL void _am_heap_thread_done(void *value) {
   _am_secure_thread_done();             /* free the thread's quarantined blocks while it owns its heap */
 #endif
   am_tls_heap = &am_heap_empty;
+  am_tls_seg = AM_SEG_NONE;             /* (its segments are abandoned or unmapped next) */
   _am_segment_abandon_all(heap);
   am_stat_add(&am_g.stat_threads_exited, 1);
   pthread_mutex_lock(&am_g.heap_lock);

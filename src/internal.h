@@ -96,11 +96,35 @@ am_inline bool am_segmap_contains(const am_segment_t *seg) {
   if (am_unlikely(idx >= AM_SEGMAP_BITS)) return false;
   return (atomic_load_explicit(&am_segmap[idx >> 6], memory_order_relaxed) >> (idx & 63)) & 1;
 }
+/* The descriptor of the slot that holds p (p in seg, or seg + AM_SEGMENT_SIZE: slot 0's, whose
+ * block grid test rejects it). */
 am_inline am_slab_t *am_segment_slab_of(am_segment_t *seg, const void *p) {
-  return &seg->slabs[((uintptr_t)p - (uintptr_t)seg) >> seg->slab_shift];
+  return seg->slot_slab[((uintptr_t)p >> AM_SMALL_SLAB_SHIFT) & (AM_SLABS_MAX - 1)];
 }
 am_inline am_segment_t *am_slab_segment(const am_slab_t *slab) {
   return (am_segment_t *)((uintptr_t)slab & ~(uintptr_t)AM_SEGMENT_MASK);
+}
+/* Bit 31 of start_lo flipped while the slab is FULL (types.h): free's grid test
+ * (am_slab_off_grid) then fails for every pointer, so the fast path needs no test of its own for
+ * a free into a full slab, whose slow path must move the slab back to its class queue. Every
+ * state change of a slab in use goes through am_slab_set_state. */
+#define AM_SLAB_FULL_FLAG 0x80000000u
+/* Block 0's address: in the slab's own segment, whose base has zero low bits (so the FULL flag
+ * is masked off too). Other threads read start_lo: atomic, relaxed (plain loads). */
+am_inline uint32_t am_slab_start_lo(const am_slab_t *slab) {
+  return __atomic_load_n(&slab->start_lo, __ATOMIC_RELAXED);
+}
+am_inline uint8_t *am_slab_start(const am_slab_t *slab) {
+  return (uint8_t *)am_slab_segment(slab) + (am_slab_start_lo(slab) & AM_SEGMENT_MASK);
+}
+am_inline void am_slab_set_start(am_slab_t *slab, const uint8_t *start) {
+  uint32_t flag = slab->state == AM_SLAB_FULL ? AM_SLAB_FULL_FLAG : 0;
+  __atomic_store_n(&slab->start_lo, (uint32_t)(uintptr_t)start ^ flag, __ATOMIC_RELAXED);
+}
+am_inline void am_slab_set_state(am_slab_t *slab, am_slab_state_t state) {
+  if ((slab->state == AM_SLAB_FULL) != (state == AM_SLAB_FULL))
+    __atomic_store_n(&slab->start_lo, slab->start_lo ^ AM_SLAB_FULL_FLAG, __ATOMIC_RELAXED);
+  slab->state = (uint8_t)state;
 }
 /* The stack of blocks other threads freed into `slab`: one atomic word holding the top block's
  * address (below 2^AM_ADDRESS_BITS, as every block on the segment map) and, above it, how many
@@ -168,6 +192,23 @@ am_inline void am_purge_maybe(void) {
 /* ---- heap.c ------------------------------------------------------------------------------ */
 extern AM_TLS am_heap_t *am_tls_heap;
 am_inline am_heap_t *am_heap_get(void) { return am_tls_heap; }
+/* The free fast path's segment: a segment the calling thread's heap owns, which passed the
+ * segment map test and the owner test when free last took the slow way into it (alloc.c
+ * am_free_block). A pointer whose segment equals it needs neither test again: the one compare
+ * stands for both (the map test's answer cannot change while the heap owns the segment). It is
+ * never a segment the thread does not own: whoever takes a segment out of its owner's heap
+ * (unmap, thread exit) calls am_tls_seg_forget on the owner's thread first. AM_SEG_NONE (not
+ * the base of any segment, so no pointer's masked segment equals it) when there is none. */
+extern AM_TLS am_segment_t *am_tls_seg;
+#define AM_SEG_NONE ((am_segment_t *)(uintptr_t)1)
+am_inline void am_tls_seg_forget(const am_segment_t *seg) {
+  if (am_tls_seg == seg) am_tls_seg = AM_SEG_NONE;
+}
+/* Points each direct[] entry of a new heap at its class's current[] entry (a request of up to
+ * i * 16 bytes has the class of i * 16 bytes: every class size is a multiple of 16). */
+am_inline void am_heap_init_direct(am_heap_t *heap) {
+  for (size_t i = 0; i < AM_DIRECT_COUNT; i++) heap->direct[i] = &heap->current[am_class_of_small[i * 2]];
+}
 AM_INTERNAL am_heap_t *_am_heap_init_thread(void);
 AM_INTERNAL void _am_heap_thread_done(void *value);
 AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls);
@@ -227,19 +268,47 @@ am_inline uintptr_t am_block_mark(const am_slab_t *slab, const void *b) {
   return (uintptr_t)b ^ slab->mark_key;
 }
 
-/* A slab's carved extent: written by its owner (slow paths), read by any thread that frees or
- * measures one of its blocks, so both sides are atomic (relaxed: a block handed to another
- * thread was carved before the hand-over, which orders the write that covers it; later growth
- * does not matter to the reader). Plain loads and stores in the generated code. */
-am_inline uint32_t am_slab_limit(const am_slab_t *slab) { return __atomic_load_n(&slab->limit, __ATOMIC_RELAXED); }
-am_inline void am_slab_set_limit(am_slab_t *slab, uint32_t v) { __atomic_store_n(&slab->limit, v, __ATOMIC_RELAXED); }
+/* The block grid test without a division. With magic = floor(2^64 / bsize) + 1 and
+ * u = bsize * magic mod 2^64 (1 <= u <= bsize), the product off * magic mod 2^64 is k * u for
+ * off = k * bsize, and at least 2^64 / bsize (>= 2^46: bsize <= 2^18) for any other off with
+ * |off| < 2^22 (negative offsets, before block 0, included); so with limit = capacity * u
+ * (< 2^21), off * magic < limit iff off is the start of one of the `capacity` blocks carved so
+ * far. (Lemire, Kaser, Kurz, "Faster remainder by direct computation", 2019: the error term
+ * off * (magic - 2^64 / bsize) < off stays far below 2^64 / bsize.) Powers of two get the +1
+ * too (floor(2^64 / bsize) alone would make u = 0). */
+am_inline uint64_t am_slab_magic(size_t bsize) {
+  return (uint64_t)(UINT64_MAX / bsize) + 1 + ((bsize & (bsize - 1)) == 0);
+}
+
+/* A slab's carved extent (coded: limit = bytes * magic mod 2^64, which is capacity * u): written
+ * by its owner (slow paths), read by any thread that frees or measures one of its blocks, so
+ * both sides are atomic (relaxed: a block handed to another thread was carved before the
+ * hand-over, which orders the write that covers it; later growth does not matter to the
+ * reader). Plain loads and stores in the generated code. `bytes` is capacity * bsize. */
+am_inline uint64_t am_slab_limit(const am_slab_t *slab) { return __atomic_load_n(&slab->limit, __ATOMIC_RELAXED); }
+am_inline void am_slab_set_limit(am_slab_t *slab, uint32_t bytes) {
+  __atomic_store_n(&slab->limit, bytes * slab->magic, __ATOMIC_RELAXED);
+}
 
 /* True when p is not the start of a block of `slab` that was ever carved: before block 0, at or
- * past the carved part (`limit`; 0 in a free slot), or not on the block grid (tested without a
- * division: (p - start) * magic < magic iff bsize divides p - start). */
+ * past the carved part (0 in a free slot), or not on the block grid: one multiply, one compare
+ * (am_slab_magic); also for every p while the slab is FULL (AM_SLAB_FULL_FLAG). Only for a p in
+ * the slab's slot or in the segment header before it (the free path's pointer, whose slab was
+ * found from p): |p - start| < 2^22. Only for the slab's owner, the one writer of start_lo and
+ * limit: plain loads, which the compiler folds into the subtraction and the compare. */
+am_inline bool am_slab_off_grid(const am_slab_t *slab, const void *p) {
+  /* (32 bits suffice: |p - start| < 2^22, so this is p - start, or 2^32 + (p - start) when p
+   * lies before block 0, an offset the test rejects as well: the bounds above hold for any
+   * offset below 2^32. With the FULL flag in start_lo the offset is 2^31 away from that: a
+   * multiple of bsize only for a power of two, and then 2^31 / bsize blocks on, more than a
+   * slab of at most 2^20 bytes holds: every pointer fails.) */
+  uint64_t off = (uint32_t)((uint32_t)(uintptr_t)p - slab->start_lo);
+  return off * slab->magic >= slab->limit;
+}
+/* The same for any p (a free-list link read from memory may hold anything). */
 am_inline bool am_slab_interior(const am_slab_t *slab, const void *p) {
-  uint64_t off = (uint64_t)((const uint8_t *)p - slab->start);
-  return off >= am_slab_limit(slab) || off * slab->magic >= slab->magic;
+  uint64_t off = (uint64_t)((const uint8_t *)p - am_slab_start(slab));
+  return off >= AM_SEGMENT_SIZE || off * slab->magic >= am_slab_limit(slab);
 }
 
 #if AM_SECURE
@@ -250,10 +319,12 @@ static void am_secure_handed_out(am_heap_t *heap, am_slab_t *slab, am_block_t *b
 /* Hands out block b, the head of slab's free list: the one place every path takes a block
  * (malloc's fast path, its slow path, a new slab). The secure build checks what it pops (the
  * block's mark and the decoded link) and scrubs and guards what it hands out. */
-am_inline void *am_slab_pop(am_heap_t *heap, am_slab_t *slab, am_block_t *b, size_t cls) {
+am_inline void *am_slab_take(am_heap_t *heap, am_slab_t *slab, am_block_t *b) {
   am_block_t *next = am_block_next(slab, b);
 #if AM_SECURE
   am_secure_check_pop(slab, b, next);
+#else
+  (void)heap;
 #endif
   slab->free = next;
   if (AM_CHECKS) b->mark = 0;
@@ -261,8 +332,12 @@ am_inline void *am_slab_pop(am_heap_t *heap, am_slab_t *slab, am_block_t *b, siz
   am_secure_handed_out(heap, slab, b);
 #endif
   slab->used++;
-  heap->stat_mallocs[cls]++;
   return b;
+}
+/* The same, counted in the class's statistics. */
+am_inline void *am_slab_pop(am_heap_t *heap, am_slab_t *slab, am_block_t *b, size_t cls) {
+  heap->stat_mallocs[cls]++;
+  return am_slab_take(heap, slab, b);
 }
 
 /* ---- alloc.c ----------------------------------------------------------------------------- */

@@ -161,6 +161,8 @@ static void am_segment_set_kind(am_segment_t *seg, am_segment_kind_t kind) {
   seg->slab_shift = (uint8_t)(kind == AM_SEGMENT_SMALL ? am_g.small_slab_shift : AM_MEDIUM_SLAB_SHIFT);
   seg->slab_count = (uint16_t)(AM_SEGMENT_SIZE >> seg->slab_shift);
   seg->free_mask = am_segment_all_slots(seg);
+  for (size_t i = 0; i < AM_SLABS_MAX; i++)   /* (types.h: free finds a slab through slot_slab) */
+    seg->slot_slab[i] = &seg->slabs[i >> (seg->slab_shift - AM_SMALL_SLAB_SHIFT)];
 }
 
 static am_segment_t *am_segment_map(am_heap_t *heap, am_segment_kind_t kind) {
@@ -216,6 +218,7 @@ static bool am_segment_has_dirty(const am_segment_t *seg) {
 }
 
 static void am_segment_unmap(am_segment_t *seg) {
+  am_tls_seg_forget(seg);               /* (the owner's thread: its free fast path's segment) */
   pthread_mutex_lock(&am_g.segments_lock);
   if (seg->gprev != NULL) seg->gprev->gnext = seg->gnext;
   else am_g.segments = seg->gnext;
@@ -514,8 +517,8 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   seg->slabs_used++;
   am_slab_t *slab = &seg->slabs[i];
   /* (the layout under the lock: a purger reads `reserved`, am_reclaim_full_stacks) */
-  slab->start = am_slot_start(seg, i);
-  slab->reserved = (uint16_t)((size_t)(am_slot_end(seg, i) - slab->start) / am_class_size[cls]);
+  am_slab_set_start(slab, am_slot_start(seg, i));
+  slab->reserved = (uint16_t)((size_t)(am_slot_end(seg, i) - am_slot_start(seg, i)) / am_class_size[cls]);
   if (seg->empty_kept) {                /* a kept empty segment is in use again */
     seg->empty_kept = 0;
     heap->empty_segments--;

@@ -156,16 +156,19 @@ typedef struct am_block_s {
 typedef enum am_slab_state_e {
   AM_SLAB_FREE = 0,                   /* slot not in use */
   AM_SLAB_AVAIL = 1,                  /* in its heap's class queue (may have free blocks) */
-  AM_SLAB_FULL = 2,                   /* in its heap's full list (had no free block) */
+  AM_SLAB_FULL = 2,                   /* in its heap's full list (had no free block); its
+                                         start_lo carries AM_SLAB_FULL_FLAG */
 } am_slab_state_t;
 
 /* A slab descriptor. Who writes what:
  *   - the owning heap's thread (seg->heap's thread): everything, with plain stores, except
- *     `limit` (relaxed atomic: other threads read it). The block fields (free, used) are written
- *     by the fast paths; the others only on slow paths (slab init, extend, queue moves,
- *     release). `start` and `reserved` are written under seg->lock (slot allocation and release).
+ *     `limit` and `start_lo` (relaxed atomics: other threads read them). The block fields
+ *     (free, used) are written by the fast paths; the others only on slow paths (slab init,
+ *     extend, queue moves, release). `start_lo` and `reserved` are written under seg->lock at
+ *     slot allocation and release (start_lo's FULL flag without it: readers other than free's
+ *     fast path mask it off).
  *   - other threads never write a descriptor of a segment they do not own. Freeing one of its
- *     blocks they read the layout (start, magic, limit, bsize, reserved) and push the block on
+ *     blocks they read the layout (start_lo, magic, limit, bsize, reserved) and push the block on
  *     the slab's remote stack (am_segment_t.remote[i], atomic), announced in
  *     seg->remote_pending when the stack was empty.
  *   - a purge pass or malloc_trim (any thread), under seg->lock, reads `reserved` and may replace
@@ -183,18 +186,23 @@ typedef enum am_slab_state_e {
  * only then, under seg->lock. */
 typedef struct am_slab_s {
   am_block_t *free;                   /* owner: blocks ready to hand out (LIFO) */
-  uint8_t *start;                     /* address of block 0 */
-  uint64_t magic;                     /* UINT64_MAX / bsize + 1: (p - start) is a multiple of
-                                         bsize iff (p - start) * magic < magic (Lemire) */
-  uint32_t limit;                     /* capacity * bsize: offsets at or past it were never
-                                         carved (0 in a free slot: every pointer is rejected) */
+  uint64_t magic;                     /* floor(2^64 / bsize) + 1 (internal.h am_slab_magic) */
+  uint64_t limit;                     /* (capacity * bsize) * magic mod 2^64, the carved part
+                                         coded so that one multiply and one compare check a
+                                         pointer (internal.h am_slab_off_grid); 0 in a free
+                                         slot: every pointer is rejected */
+  uint32_t start_lo;                  /* the low 32 bits of block 0's address (the block grid
+                                         test needs no more; internal.h am_slab_start has it
+                                         whole), bit 31 flipped while the slab is FULL
+                                         (AM_SLAB_FULL_FLAG: free's grid test then fails, and
+                                         its slow path moves the slab back to its queue) */
   uint32_t bsize;                     /* block size in bytes; 0 when the slot is free */
   uint16_t used;                      /* owner: blocks handed out and not yet back in `free`
                                          (blocks on the remote stack are still counted) */
   uint16_t capacity;                  /* blocks carved so far (lazy growth) */
   uint16_t reserved;                  /* blocks the slab can hold (at least 1, at most 16384:
                                          segment.c checks at start) */
-  uint8_t state;                      /* am_slab_state_t */
+  uint8_t state;                      /* am_slab_state_t (internal.h am_slab_set_state) */
   uint8_t cls;                        /* size class */
   /* (the slot index is the descriptor's place in the segment: internal.h am_slab_index) */
   uintptr_t mark_key;                 /* unique to this slab's life (a bijective mix of a
@@ -254,6 +262,12 @@ typedef struct am_segment_s {
   struct am_segment_s *next;          /* owner: heap segment list, or the abandoned list */
   struct am_segment_s *prev;
   am_slab_t slabs[AM_SLABS_MAX];      /* SMALL/MEDIUM: one descriptor per slot */
+  am_slab_t *slot_slab[AM_SLABS_MAX]; /* SMALL/MEDIUM: for each 64 KiB of the segment, the
+                                         descriptor of the slot that covers it (written with
+                                         the layout: segment.c am_segment_set_kind), so that
+                                         free finds a block's slab with a shift, a mask and a
+                                         load, whatever the slab size (internal.h
+                                         am_segment_slab_of) */
   /* shared: per slot, the blocks other threads freed into its slab (a stack). Apart from the
    * descriptors, so that remote frees do not keep taking the owner's descriptor cache lines
    * away from it (false sharing). */
@@ -289,7 +303,15 @@ typedef struct am_segment_s {
  * before is still there for the next large malloc. */
 #define AM_LARGE_CACHE_IDLE_MS 5
 
+/* malloc's fast path indexes the heap by (size + 15) / 16 for requests up to AM_TABLE_MAX (every
+ * class size is a multiple of 16, so the index decides the class). */
+#define AM_DIRECT_COUNT (AM_TABLE_MAX / 16 + 1)
+
 typedef struct am_heap_s {
+  am_slab_t **direct[AM_DIRECT_COUNT];/* &current[class of i * 16] for each i (set once,
+                                         internal.h am_heap_init_direct): malloc's fast path
+                                         finds its class's slab, and its counter at a fixed
+                                         distance, without a class table */
   am_slab_t *current[AM_CLASS_COUNT]; /* head of each class queue, or &am_slab_empty */
   am_slab_t *full;                    /* slabs that had no free block when last looked at */
   am_slab_t *queue_tail[AM_CLASS_COUNT]; /* last slab of each class queue (NULL when empty) */
