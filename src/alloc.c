@@ -230,8 +230,8 @@ static am_noinline void am_free_local_slow(const void *p) {
  * this is the free of a block into a full slab, which the slow path moves back to its class
  * queue: the grid test again without the flag, the mark test, the push. */
 static am_noinline void am_free_off_grid(void *p, am_slab_t *slab) {
-  uint64_t off = (uint32_t)((uint32_t)(uintptr_t)p - (slab->start_lo ^ AM_SLAB_FULL_FLAG));
-  if (am_unlikely(slab->state != AM_SLAB_FULL || off * slab->magic >= slab->limit)) {
+  /* (am_slab_interior: the same grid test on the start without the flag) */
+  if (am_unlikely(slab->state != AM_SLAB_FULL || am_slab_interior(slab, p))) {
     am_checked_slab(am_ptr_segment(p), p, "free");    /* reports it */
     __builtin_unreachable();
   }

@@ -132,9 +132,11 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
   out->segments_abandoned_now = __atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED);
   out->segments_converted = am_load(&am_g.stat_converted);
   out->dirty_segments = am_load(&am_g.dirty_segments);
-  long delay = 0;
-  for (size_t pool = 0; pool < 3; pool++)
-    if (_am_purge_delay(pool) > delay) delay = _am_purge_delay(pool);
+  long delay = 0;                       /* the longest of the three pools' */
+  for (size_t pool = 0; pool < 3; pool++) {
+    long d = _am_purge_delay(pool);
+    if (d > delay) delay = d;
+  }
   out->purge_delay_ms = (size_t)delay;
   out->purge_regrets = am_load(&am_g.stat_purge_regrets);
   out->purge_relaxes = am_load(&am_g.stat_purge_relaxed);

@@ -109,6 +109,19 @@ typedef struct {
   size_t block_size, mallocs, frees, live, slabs, peak;
 } class_line_t;
 
+/* The whole text written to temporary file `f` (through it or its descriptor), which it closes;
+ * malloc'd by glibc. */
+static char *file_text(FILE *f) {
+  fseek(f, 0, SEEK_END);                /* (writes through the descriptor leave the FILE behind) */
+  long n = ftell(f);
+  rewind(f);
+  char *buf = malloc((size_t)n + 1);
+  size_t got = fread(buf, 1, (size_t)n, f);
+  buf[got] = 0;
+  fclose(f);
+  return buf;
+}
+
 /* Runs am_malloc_stats with stderr sent to a temporary file; returns the text (malloc'd by
  * glibc) or NULL. */
 static char *capture_stats(void) {
@@ -120,14 +133,7 @@ static char *capture_stats(void) {
   am_malloc_stats();
   dup2(saved, 2);
   close(saved);
-  fseek(tmp, 0, SEEK_END);          /* am_malloc_stats wrote through fd 2, not this FILE */
-  long n = ftell(tmp);
-  rewind(tmp);
-  char *buf = malloc((size_t)n + 1);
-  size_t got = fread(buf, 1, (size_t)n, tmp);
-  buf[got] = 0;
-  fclose(tmp);
-  return buf;
+  return file_text(tmp);                /* (am_malloc_stats wrote through fd 2) */
 }
 
 /* A number as printed by the report (digits, possibly with ',' or '_' separators). */
@@ -239,13 +245,7 @@ static char *info_text(void) {
   FILE *f = tmpfile();
   if (!CHECK(f != NULL)) return NULL;
   CHECK_EQ(am_malloc_info(0, f), 0);
-  long n = ftell(f);
-  rewind(f);
-  char *buf = malloc((size_t)n + 1);
-  size_t got = fread(buf, 1, (size_t)n, f);
-  buf[got] = 0;
-  fclose(f);
-  return buf;
+  return file_text(f);
 }
 
 static void test_info(void) {
