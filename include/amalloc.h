@@ -103,6 +103,10 @@ typedef enum am_option_e {
                                    thread is idle */
   AM_OPTION_PURGE_DELAY_MAX_MS, /* ms: the purge delay grows up to this when purged memory is
                                    wanted again soon after (<= PURGE_DELAY_MS: a fixed delay) */
+  AM_OPTION_PROF,               /* 1: the heap profiler samples allocations (read at start; see
+                                   am_prof_set_sample) */
+  AM_OPTION_PROF_SAMPLE,        /* bytes: the mean allocation bytes between two samples */
+  AM_OPTION_PROF_LEAKS,         /* 1: print the sampled blocks still live at exit (a leak report) */
   AM_OPTION_COUNT
 } am_option_t;
 /* The value of an option; 0 for an unknown option. */
@@ -111,9 +115,30 @@ long am_option_get(am_option_t option);
  * THP, HUGETLB and POPULATE apply to segments mapped afterwards. */
 int am_option_set(am_option_t option, long value);
 
+/* The heap profiler (README "Where did my memory go?"). With AMALLOC_PROF=1 amalloc records,
+ * on average, one allocation per AMALLOC_PROF_SAMPLE bytes (default 512 KiB; the gaps between
+ * samples are random, exponentially distributed) with its call stack, and forgets it when it is
+ * freed. A profile is gperftools' heap-profile text format: `google-pprof --text PROGRAM FILE`
+ * and `amalloc-prof FILE` read it. AMALLOC_PROF_DUMP=<prefix> writes <prefix>.NNNN.heap at exit;
+ * AMALLOC_PROF_LEAKS=1 prints the sampled blocks still live at exit, by stack.
+ *
+ * Writes a profile of the sampled blocks live now (and of all sampled since the start or the
+ * last am_prof_reset) to `path`, or, when path is NULL, to the next <prefix>.NNNN.heap of
+ * AMALLOC_PROF_DUMP. Returns 0, ENOTSUP when the profiler is not on (AMALLOC_PROF unset and
+ * am_prof_set_sample never called with a size), EINVAL (path NULL without AMALLOC_PROF_DUMP), or
+ * the errno of open/write. */
+int am_prof_dump(const char *path);
+/* Sets the mean sampling period in bytes and turns sampling on (bytes > 0) or off (0). It takes
+ * effect at once in the calling thread, and in other threads at their next sample (while
+ * sampling was off: within 2^20 allocations of each size class). Returns 0, or EINVAL. */
+int am_prof_set_sample(size_t bytes);
+/* Forgets every sampled block (live and freed): a profile written afterwards shows only
+ * allocations made after this call. Returns 0, or ENOTSUP when the profiler is not on. */
+int am_prof_reset(void);
+
 /* Statistics (AMALLOC_SHOW_STATS=1 prints the same at exit). Figures of other threads are read
  * without stopping them, so a snapshot taken while they run is approximate. */
-#define AM_STATS_VERSION 6           /* 6: purge_delay_ms, purge_regrets, purge_relaxes; 5: dirty_segments; 4: segments_converted; 3: 96 classes */
+#define AM_STATS_VERSION 7           /* 7: live_bytes; 6: purge_delay_ms, purge_regrets, purge_relaxes; 5: dirty_segments; 4: segments_converted; 3: 96 classes */
 #define AM_STATS_CLASSES 96
 typedef struct am_class_stats_s {
   size_t block_size;    /* bytes per block */
@@ -158,6 +183,8 @@ typedef struct am_stats_s {
                                  0 or -1, else between it and AMALLOC_PURGE_DELAY_MAX_MS) */
   size_t purge_regrets;       /* times purged memory was wanted again soon: the delay grew */
   size_t purge_relaxes;       /* times purged memory was not wanted again: the delay shrank */
+  size_t live_bytes;          /* bytes of live blocks: class blocks x their size, plus large
+                                 blocks' usable sizes (what a heap profile estimates) */
   am_class_stats_t classes[AM_STATS_CLASSES];
 } am_stats_t;
 /* Fills *out (out->size must be set to sizeof(am_stats_t)). Returns 0, or EINVAL. */

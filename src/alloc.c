@@ -53,7 +53,7 @@ am_inline size_t am_request(size_t size) {
  * so the fast path needs no stack frame). The class is computed again here, because before
  * the process is initialised the class tables are still zero (the first allocation of a
  * process always lands here: its heap is the empty heap). */
-static am_noinline void *am_heap_malloc_miss(am_heap_t *heap, size_t size) {
+static AM_API_TEXT am_noinline void *am_heap_malloc_miss(am_heap_t *heap, size_t size) {
   if (am_unlikely(heap == &am_heap_empty)) am_ensure_init();
   return _am_heap_malloc_generic(heap, am_size_class(size));
 }
@@ -83,7 +83,7 @@ static am_noinline void am_large_tick(void) {
 
 /* Above 1 KiB: a size class up to AMALLOC_LARGE_THRESHOLD, a mapping of its own above. `req` is
  * am_request's; `zero` bytes at the start are cleared (calloc). */
-static am_noinline void *am_malloc_above_table(size_t req, size_t zero) {
+static AM_API_TEXT am_noinline void *am_malloc_above_table(size_t req, size_t zero) {
   am_ensure_init();
   if (req <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD)) {
     void *p = am_heap_malloc_small(am_heap_get(), req);
@@ -91,29 +91,35 @@ static am_noinline void *am_malloc_above_table(size_t req, size_t zero) {
     return p;
   }
   am_large_tick();
-  return _am_large_alloc(req, 0, zero != 0);   /* a fresh mapping is already zero */
+  return am_prof_large_hook(_am_large_alloc(req, 0, zero != 0));   /* (a fresh mapping is zero) */
 }
 
 /* A block for a request of `size` <= AM_TABLE_MAX bytes (am_request's): the heap's direct[]
- * entry of the size points at its class's current[] entry, and the class's counter lies at a
- * fixed distance from that, so no class table is read. (Indexing by 16 bytes, not 8: with an
+ * entry of the size points at its class's current[] entry, and the class's countdown to its
+ * next sample (types.h sample_left, also its allocation counter) lies at a fixed distance from
+ * that, so no class table is read. The countdown is one sub and one branch (the add it replaced
+ * was one instruction); below 0 the allocation is the sampled one (prof.c). (Indexing by 16 bytes, not 8: with an
  * 8-byte index the compiler folds the shift and the scaled address into an and and an add, one
  * instruction more. direct[] holds pointers to current[], not copies of it, so that the slow
  * paths, which change current[], need not keep copies equal: copies saved the fast path one
  * load and cost a program that churns slabs 20 instructions per pair.) */
-#define AM_STAT_FROM_CURRENT (offsetof(am_heap_t, stat_mallocs) - offsetof(am_heap_t, current))
-_Static_assert(sizeof(((am_heap_t *)0)->current[0]) == sizeof(((am_heap_t *)0)->stat_mallocs[0]),
-               "a class's counter lies AM_STAT_FROM_CURRENT bytes after its current[] entry");
+#define AM_LEFT_FROM_CURRENT (offsetof(am_heap_t, sample_left) - offsetof(am_heap_t, current))
+_Static_assert(sizeof(((am_heap_t *)0)->current[0]) == sizeof(((am_heap_t *)0)->sample_left[0]),
+               "a class's countdown lies AM_LEFT_FROM_CURRENT bytes after its current[] entry");
 am_inline void *am_heap_malloc_direct(am_heap_t *heap, size_t size) {
   size_t i = (size + 15) >> 4;
   am_slab_t **current = heap->direct[i];
   am_slab_t *slab = *current;
   am_block_t *b = slab->free;
   if (am_likely(b != NULL)) {
-    /* heap->stat_mallocs[current - heap->current]++, as one add (the compiler keeps the
-     * subtraction and the shift of that form) */
-    (*(uint64_t *)((uint8_t *)current + AM_STAT_FROM_CURRENT))++;
-    return am_slab_take(heap, slab, b);
+    void *p = am_slab_take(heap, slab, b);
+    /* --heap->sample_left[current - heap->current], as one sub (the compiler keeps the
+     * subtraction and the shift of that form). After the pop, which leaves the block in the
+     * return register (before it, the compiler spent a move on it); the sampled path puts the
+     * block back. */
+    int64_t *left = (int64_t *)((uint8_t *)current + AM_LEFT_FROM_CURRENT);
+    if (am_unlikely(--*left < 0)) return _am_prof_malloc_taken(heap, current, p);
+    return p;
   }
   return am_heap_malloc_miss(heap, i * 16);     /* (the same class as size) */
 }
@@ -249,6 +255,11 @@ static am_noinline void am_free_off_grid(void *p, am_slab_t *slab) {
  * thread's (or an abandoned) segment, which goes on the slab's atomic remote stack. */
 static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   if (seg->kind == AM_SEGMENT_LARGE) {
+    if (am_unlikely(seg->prof_sampled)) {
+      if ((uint8_t *)p != seg->large_block) _am_fatal_in("free", AM_E_INTERIOR, p);
+      seg->prof_sampled = 0;
+      _am_prof_free(p);
+    }
     _am_large_free(seg, p);
     return;
   }
@@ -267,6 +278,11 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   _Atomic(uintptr_t) *remote = am_slab_remote(slab);
   _Atomic(uint32_t) *pending = &seg->remote_pending;
   am_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_relaxed);   /* (before the push) */
+  /* a block of the profiler's heap is a sampled one: it leaves the live set before it can be
+   * handed out again (types.h prof_heap; the secure build told the profiler when the block
+   * entered the quarantine, and this finds nothing) */
+  if (am_unlikely(owner == atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed)) && owner != NULL)
+    _am_prof_free(p);
   size_t reserved = slab->reserved;
   bool announced = false;
   uintptr_t head = atomic_load_explicit(remote, memory_order_relaxed);
@@ -358,6 +374,11 @@ static am_noinline void am_free_mapped(void *p, am_segment_t *seg) {
   }
 #if AM_SECURE
   if (seg->kind != AM_SEGMENT_LARGE) {
+    if (am_unlikely(atomic_load_explicit(&seg->heap, memory_order_relaxed) ==
+                    atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed)) &&
+        atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed) != NULL) {
+      _am_prof_free(p);                   /* the program freed it: not live, quarantined or not */
+    }
     p = am_secure_quarantine(seg, p);     /* checks p; the block leaving the quarantine, if any */
     if (p == NULL) return;
     seg = am_ptr_segment(p);
@@ -469,7 +490,11 @@ AM_EXPORT void *am_realloc(void *p, size_t size) {
   }
   am_segment_t *seg = am_ptr_segment(p);
   if (am_unlikely(!am_segmap_contains(seg))) _am_fatal_in("realloc", AM_E_FOREIGN, p);
-  if (seg->kind == AM_SEGMENT_LARGE) return _am_large_realloc(seg, p, size);
+  if (seg->kind == AM_SEGMENT_LARGE) {
+    if (am_unlikely(seg->prof_sampled || atomic_load_explicit(&am_g.prof_period, memory_order_relaxed) > 0))
+      return _am_prof_realloc_large(seg, p, size);
+    return _am_large_realloc(seg, p, size);
+  }
   size_t bsize = am_usable_checked(p, "realloc");
   /* Keep the block when the new size fits and does not waste more than half of it. */
   if (size <= bsize && (size >= bsize / 2 || bsize <= 32)) return p;
@@ -485,7 +510,7 @@ AM_EXPORT void *am_realloc(void *p, size_t size) {
 /* `align` is a power of two. Small requests use the first class at least as large whose block
  * size is a multiple of `align`: every block of such a class is aligned, since slabs start on
  * page boundaries. */
-static void *am_malloc_aligned(size_t align, size_t size) {
+static AM_API_TEXT am_noinline void *am_malloc_aligned(size_t align, size_t size) {
   if (align <= 16) {
     if (align > 8 && size < 16) size = 16;
     return am_malloc(size);
@@ -499,7 +524,7 @@ static void *am_malloc_aligned(size_t align, size_t size) {
     }
   }
   am_large_tick();
-  return _am_large_alloc(req, align, false);
+  return am_prof_large_hook(_am_large_alloc(req, align, false));
 }
 
 AM_EXPORT int am_posix_memalign(void **out, size_t align, size_t size) {

@@ -21,6 +21,7 @@ static am_global_t am_g = {
   .abandoned_lock = PTHREAD_MUTEX_INITIALIZER,
   .heap_lock = PTHREAD_MUTEX_INITIALIZER,
   .segments_lock = PTHREAD_MUTEX_INITIALIZER,
+  .prof_lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
 static _Atomic(uint64_t) am_segmap[AM_SEGMAP_WORDS];

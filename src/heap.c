@@ -247,7 +247,7 @@ static size_t am_heap_collect_remote(am_heap_t *heap) {
 
 /* Allocates a block of class `cls` when the current slab's free list is empty: collects
  * remote frees, walks the class queue, revives full slabs, and finally takes a new slab. */
-AM_INTERNAL am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls) {
+AM_INTERNAL AM_API_TEXT am_noinline void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls) {
   if (am_unlikely(heap == &am_heap_empty)) {
     heap = _am_heap_init_thread();
     if (heap == NULL) {
@@ -299,7 +299,7 @@ static void am_heap_release_idle(am_heap_t *heap) {
   heap->idle_scan_at = now + (delay > 0 ? delay : 1);
   for (size_t cls = 0; cls < AM_CLASS_COUNT; cls++) {
     am_slab_t *slab = heap->current[cls];
-    uint64_t count = heap->stat_mallocs[cls];
+    uint64_t count = am_heap_mallocs(heap, cls);
     if (slab != &am_slab_empty && slab->used == 0 && count == heap->idle_mallocs[cls] &&
         atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed) == 0) {
       _am_heap_unlink_slab(heap, slab);
@@ -363,19 +363,28 @@ static am_heap_t *am_heap_new(void) {
   return heap;
 }
 
-AM_INTERNAL am_heap_t *_am_heap_init_thread(void) {
-  _am_process_init();
+/* A heap, initialised and on am_g.heaps, owned by no thread yet (NULL when there is no memory
+ * for it), its countdowns to the next sample armed (prof.c). */
+AM_INTERNAL am_heap_t *_am_heap_create(void) {
   am_heap_t *heap = am_heap_new();
   if (heap == NULL) return NULL;
   memset(heap, 0, sizeof(*heap));
   for (size_t c = 0; c < AM_CLASS_COUNT; c++) heap->current[c] = &am_slab_empty;
   am_heap_init_direct(heap);
+  _am_prof_arm_heap(heap);
   heap->thread_serial = atomic_fetch_add_explicit(&am_g.thread_serial, 1, memory_order_relaxed);
   pthread_mutex_lock(&am_g.heap_lock);
   heap->gnext = am_g.heaps;
   if (heap->gnext != NULL) heap->gnext->gprev = heap;
   am_g.heaps = heap;
   pthread_mutex_unlock(&am_g.heap_lock);
+  return heap;
+}
+
+AM_INTERNAL am_heap_t *_am_heap_init_thread(void) {
+  _am_process_init();
+  am_heap_t *heap = _am_heap_create();
+  if (heap == NULL) return NULL;
   am_stat_add(&am_g.stat_threads, 1);
   am_tls_heap = heap;
   /* Set last: pthread_setspecific may itself allocate (for high key numbers), which then
@@ -398,7 +407,7 @@ AM_INTERNAL void _am_heap_thread_done(void *value) {
   am_stat_add(&am_g.stat_threads_exited, 1);
   pthread_mutex_lock(&am_g.heap_lock);
   for (size_t c = 0; c < AM_CLASS_COUNT; c++)
-    atomic_fetch_add_explicit(&am_g.stat_mallocs[c], heap->stat_mallocs[c], memory_order_relaxed);
+    atomic_fetch_add_explicit(&am_g.stat_mallocs[c], am_heap_mallocs(heap, c), memory_order_relaxed);
   if (heap->gprev != NULL) heap->gprev->gnext = heap->gnext;
   else am_g.heaps = heap->gnext;
   if (heap->gnext != NULL) heap->gnext->gprev = heap->gprev;

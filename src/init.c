@@ -22,6 +22,7 @@ static AM_TLS bool am_initializing;     /* this thread is inside _am_process_ini
 static void am_fork_prepare(void) { _am_lock_all(); }
 static void am_fork_parent(void) { _am_unlock_all(); }
 static void am_fork_child(void) {
+  _am_prof_fork_child();
   pthread_mutex_init(&am_g.abandoned_lock, NULL);
   pthread_mutex_init(&am_g.heap_lock, NULL);
   pthread_mutex_init(&am_g.segments_lock, NULL);
@@ -32,9 +33,11 @@ static void am_fork_child(void) {
 #endif
 }
 
-/* Lock order: heap_lock, abandoned_lock, segments_lock, then a segment's spin lock; large_lock
- * is never held with another. */
+/* Lock order: prof_lock (a sample allocates from the profiler's heap under it, which may take
+ * any of the others), heap_lock, abandoned_lock, segments_lock, then a segment's spin lock;
+ * large_lock is never held with another but prof_lock. */
 AM_INTERNAL void _am_lock_all(void) {
+  pthread_mutex_lock(&am_g.prof_lock);
   pthread_mutex_lock(&am_g.heap_lock);
   pthread_mutex_lock(&am_g.abandoned_lock);
   pthread_mutex_lock(&am_g.segments_lock);
@@ -45,6 +48,7 @@ AM_INTERNAL void _am_unlock_all(void) {
   pthread_mutex_unlock(&am_g.segments_lock);
   pthread_mutex_unlock(&am_g.abandoned_lock);
   pthread_mutex_unlock(&am_g.heap_lock);
+  pthread_mutex_unlock(&am_g.prof_lock);
 }
 
 AM_INTERNAL void _am_process_init(void) {
@@ -58,6 +62,7 @@ AM_INTERNAL void _am_process_init(void) {
   }
   am_initializing = true;
   _am_options_init();
+  _am_prof_init();
   _am_os_init();
   _am_sizeclass_init();
   _am_segment_layout_init();            /* (needs the page size and the classes) */
@@ -68,6 +73,7 @@ AM_INTERNAL void _am_process_init(void) {
   am_initializing = false;
   /* a heap created while init was under way was not registered with the key yet */
   if (am_tls_heap != &am_heap_empty) pthread_setspecific(am_g.thread_key, am_tls_heap);
+  _am_prof_start();                       /* (it may allocate: after init) */
 }
 
 /* Priority 101: before ordinary constructors, so that the fork handlers are registered
@@ -91,6 +97,7 @@ __attribute__((constructor(101))) static void am_constructor(void) { _am_process
  * goes on allocating as before; one that exits after this leaves its heap as it is. */
 __attribute__((destructor)) static void am_destructor(void) {
   if (atomic_load_explicit(&am_g.init_state, memory_order_acquire) != 2) return;
+  _am_prof_exit();                        /* (before the statistics: they may show its memory) */
   if (am_option(AM_OPTION_SHOW_STATS)) am_malloc_stats();
   _am_purge_thread_stop();
   pthread_key_t key = am_g.thread_key;

@@ -20,7 +20,13 @@
 #define am_cold __attribute__((cold, noinline))
 #define am_inline static inline __attribute__((always_inline))
 #define AM_INTERNAL static __attribute__((unused))
-#define AM_EXPORT __attribute__((visibility("default")))
+/* Every function that can be on the stack when the heap profiler takes one (the API and the
+ * allocation slow paths) is in the section amalloc_api: the profiler drops the frames up to the
+ * outermost one in it, whatever path led to the sample (prof.c am_prof_backtrace). The linker
+ * defines __start_amalloc_api and __stop_amalloc_api, in the shared library and in a program
+ * that links libamalloc.a alike. */
+#define AM_API_TEXT __attribute__((section("amalloc_api")))
+#define AM_EXPORT __attribute__((visibility("default"))) AM_API_TEXT
 #define AM_TLS __thread __attribute__((tls_model("initial-exec")))
 
 /* ---- checks ------------------------------------------------------------------------------ */
@@ -62,6 +68,8 @@ AM_INTERNAL void _am_os_advise_huge(void *p, size_t size);
 AM_INTERNAL void _am_os_guard(void *p, size_t size);
 AM_INTERNAL bool _am_os_protect(void *p, size_t size, bool access);
 AM_INTERNAL void _am_os_free(void *p, size_t size);
+AM_INTERNAL void *_am_os_map(size_t size);
+AM_INTERNAL const void *_am_os_map_file(int fd, size_t size);
 AM_INTERNAL bool _am_os_purge(void *p, size_t size);
 AM_INTERNAL bool _am_os_resize_inplace(void *p, size_t old_size, size_t new_size);
 AM_INTERNAL bool _am_os_move(void *p, size_t old_size, size_t new_size, void *target);
@@ -210,6 +218,7 @@ am_inline void am_heap_init_direct(am_heap_t *heap) {
   for (size_t i = 0; i < AM_DIRECT_COUNT; i++) heap->direct[i] = &heap->current[am_class_of_small[i * 2]];
 }
 AM_INTERNAL am_heap_t *_am_heap_init_thread(void);
+AM_INTERNAL am_heap_t *_am_heap_create(void);
 AM_INTERNAL void _am_heap_thread_done(void *value);
 AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls);
 AM_INTERNAL void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab);
@@ -335,8 +344,36 @@ am_inline void *am_slab_take(am_heap_t *heap, am_slab_t *slab, am_block_t *b) {
   return b;
 }
 /* The same, counted in the class's statistics. */
+/* The allocations of class `cls` the heap has handed out (types.h: sample_left). */
+am_inline uint64_t am_heap_mallocs(const am_heap_t *heap, size_t cls) {
+  return __atomic_load_n(&heap->stat_mallocs[cls], __ATOMIC_RELAXED) +
+         __atomic_load_n(&heap->sample_armed[cls], __ATOMIC_RELAXED) -
+         (uint64_t)__atomic_load_n(&heap->sample_left[cls], __ATOMIC_RELAXED);
+}
+
+/* ---- prof.c ------------------------------------------------------------------------------ */
+AM_INTERNAL void *_am_prof_malloc_small(am_heap_t *heap, am_slab_t **current);
+AM_INTERNAL void *_am_prof_malloc_taken(am_heap_t *heap, am_slab_t **current, void *p);
+AM_INTERNAL void _am_prof_large(void *p);
+AM_INTERNAL void _am_prof_arm_heap(am_heap_t *heap);
+AM_INTERNAL void _am_prof_free(void *p);
+AM_INTERNAL void *_am_prof_realloc_large(am_segment_t *seg, void *p, size_t size);
+AM_INTERNAL void _am_prof_init(void);
+AM_INTERNAL void _am_prof_start(void);
+AM_INTERNAL void _am_prof_options_changed(void);
+AM_INTERNAL void _am_prof_exit(void);
+AM_INTERNAL void _am_prof_fork_child(void);
+/* A large block just allocated: the profiler may sample it (prof.c). */
+am_inline void *am_prof_large_hook(void *p) {
+  if (am_unlikely(atomic_load_explicit(&am_g.prof_period, memory_order_relaxed) > 0) && p != NULL)
+    _am_prof_large(p);
+  return p;
+}
+
+/* Pops block b of `slab` (heap->current[cls]) on a slow path, counting it down to the next
+ * sample like the fast path (alloc.c am_heap_malloc_direct). */
 am_inline void *am_slab_pop(am_heap_t *heap, am_slab_t *slab, am_block_t *b, size_t cls) {
-  heap->stat_mallocs[cls]++;
+  if (am_unlikely(--heap->sample_left[cls] < 0)) return _am_prof_malloc_small(heap, &heap->current[cls]);
   return am_slab_take(heap, slab, b);
 }
 

@@ -254,6 +254,7 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
   seg->map_size = map_size;
   seg->large_block = (uint8_t *)seg + offset;
   seg->large_size = total - guard - offset;
+  am_stat_add(&am_g.stat_large_usable, seg->large_size);
   seg->cookie = (uintptr_t)seg ^ am_g.secret;
   atomic_store_explicit(&seg->heap, NULL, memory_order_relaxed);
   _am_segmap_set(seg, true);
@@ -268,12 +269,20 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
   return seg->large_block;
 }
 
+/* A live block's usable size changes (realloc in place); am_stats_t live_bytes follows. */
+static void am_large_set_size(am_segment_t *seg, size_t size) {
+  if (size > seg->large_size) am_stat_add(&am_g.stat_large_usable, size - seg->large_size);
+  else am_stat_sub(&am_g.stat_large_usable, seg->large_size - size);
+  seg->large_size = size;
+}
+
 AM_INTERNAL void _am_large_free(am_segment_t *seg, void *p) {
   if (am_unlikely((uint8_t *)p != seg->large_block))
     _am_fatal_in("free", AM_E_INTERIOR, p);
   _am_segmap_set(seg, false);
   am_stat_sub(&am_g.stat_large_count, 1);
   am_stat_sub(&am_g.stat_large_bytes, seg->map_size);
+  am_stat_sub(&am_g.stat_large_usable, seg->large_size);
   if (!am_large_cache_put(seg)) _am_os_free(seg, seg->map_size);
   else am_purge_maybe();                  /* (schedules the cache's own expiry too) */
 }
@@ -299,12 +308,12 @@ AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
   size_t old_total = seg->map_size;
   size_t total = offset + am_align_up(size, page);
   if (total == old_total) {
-    seg->large_size = total - offset;     /* (a reused mapping may be larger than its block) */
+    am_large_set_size(seg, total - offset);   /* (a reused mapping may be larger than its block) */
     return p;
   }
   if (_am_os_resize_inplace(seg, old_total, total)) {
     seg->map_size = total;
-    seg->large_size = total - offset;
+    am_large_set_size(seg, total - offset);
     if (total > old_total) am_stat_add(&am_g.stat_large_bytes, total - old_total);
     else am_stat_sub(&am_g.stat_large_bytes, old_total - total);
     return p;
@@ -312,7 +321,7 @@ AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
   if (total < old_total) {
     /* could not shrink: the block is big enough; its usable size is still what the request
      * gives (free_sized checks the request against it) */
-    seg->large_size = total - offset;
+    am_large_set_size(seg, total - offset);
     return p;
   }
   if (offset == page) {
@@ -327,7 +336,7 @@ AM_INTERNAL void *_am_large_realloc(am_segment_t *seg, void *p, size_t size) {
       am_segment_t *nseg = (am_segment_t *)target;
       nseg->map_size = total;
       nseg->large_block = target + offset;
-      nseg->large_size = total - offset;
+      am_large_set_size(nseg, total - offset);   /* (the header moved with the block) */
       nseg->cookie = (uintptr_t)nseg ^ am_g.secret;
       _am_segmap_set(nseg, true);
       am_stat_add(&am_g.stat_large_bytes, total - old_total);

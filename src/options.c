@@ -55,6 +55,9 @@ static const am_option_desc_t am_option_desc[AM_OPTION_COUNT] = {
   [AM_OPTION_VERBOSE] = {"VERBOSE", 0, 0, 1, AM_OPT_BOOL},
   [AM_OPTION_PURGE_THREAD] = {"PURGE_THREAD", 0, 0, 1, AM_OPT_BOOL},
   [AM_OPTION_PURGE_DELAY_MAX_MS] = {"PURGE_DELAY_MAX_MS", 1000, 0, 3600 * 1000, AM_OPT_INT},
+  [AM_OPTION_PROF] = {"PROF", 0, 0, 1, AM_OPT_BOOL},
+  [AM_OPTION_PROF_SAMPLE] = {"PROF_SAMPLE", 512 * 1024, 1, 1L << 40, AM_OPT_SIZE},
+  [AM_OPTION_PROF_LEAKS] = {"PROF_LEAKS", 0, 0, 1, AM_OPT_BOOL},
 };
 
 static bool am_parse_option(const am_option_desc_t *d, const char *s, long *out) {
@@ -166,5 +169,6 @@ AM_EXPORT int am_option_set(am_option_t option, long value) {
   if (value < d->min || value > d->max) return EINVAL;
   if (atomic_load_explicit(&am_g.init_state, memory_order_acquire) != 2) _am_process_init();
   am_g.options[option] = value;
+  if (option == AM_OPTION_PROF || option == AM_OPTION_PROF_SAMPLE) _am_prof_options_changed();
   return 0;
 }

@@ -181,6 +181,24 @@ AM_INTERNAL void *_am_os_alloc_aligned(size_t size, size_t align, size_t align_o
   return p;
 }
 
+/* Memory for the allocator's own tables (the profiler's): `size` bytes (a multiple of the page
+ * size), anywhere, zero; NULL when the system has none. */
+AM_INTERNAL void *_am_os_map(size_t size) {
+  int saved = errno;
+  void *p = am_mmap(NULL, size, 0);
+  errno = saved;
+  return p;
+}
+
+/* A read-only private mapping of the first `size` bytes of file `fd` (the profiler reads symbol
+ * tables with it); NULL on failure. */
+AM_INTERNAL const void *_am_os_map_file(int fd, size_t size) {
+  int saved = errno;
+  void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  errno = saved;
+  return p == MAP_FAILED ? NULL : p;
+}
+
 AM_INTERNAL void _am_os_free(void *p, size_t size) {
   int saved = errno;
   am_munmap(p, size);

@@ -150,7 +150,7 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
   pthread_mutex_lock(&am_g.heap_lock);
   for (am_heap_t *h = am_g.heaps; h != NULL; h = h->gnext)
     for (size_t c = 0; c < AM_CLASS_COUNT && c < AM_STATS_CLASSES; c++)
-      out->classes[c].mallocs += __atomic_load_n(&h->stat_mallocs[c], __ATOMIC_RELAXED);
+      out->classes[c].mallocs += am_heap_mallocs(h, c);
   pthread_mutex_unlock(&am_g.heap_lock);
   pthread_mutex_lock(&am_g.segments_lock);
   for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext) {
@@ -163,9 +163,11 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
     }
   }
   pthread_mutex_unlock(&am_g.segments_lock);
+  out->live_bytes = am_load(&am_g.stat_large_usable);
   for (size_t c = 0; c < AM_STATS_CLASSES; c++) {
     am_class_stats_t *k = &out->classes[c];
     k->frees = k->mallocs > k->live ? k->mallocs - k->live : 0;
+    out->live_bytes += k->live * k->block_size;
   }
   return 0;
 }
@@ -234,6 +236,7 @@ AM_EXPORT void am_stats_print(void) {
     {"purge delay in force (ms)", offsetof(am_stats_t, purge_delay_ms)},
     {"purge delay lengthened (regrets)", offsetof(am_stats_t, purge_regrets)},
     {"purge delay shortened", offsetof(am_stats_t, purge_relaxes)},
+    {"bytes in live blocks", offsetof(am_stats_t, live_bytes)},
     {"THP segments", offsetof(am_stats_t, thp_segments)},
     {"hugetlb segments", offsetof(am_stats_t, hugetlb_segments)},
     {"threads (heaps) created", offsetof(am_stats_t, threads_created)},

@@ -86,6 +86,12 @@
 #define AM_CHECKS 1
 #endif
 
+/* The heap profiler's stacks (prof.c): 1, libunwind loaded when the profiler starts (the
+ * frame-pointer walk when it is missing); 0, only the frame-pointer walk (meson prof_unwind). */
+#ifndef AM_PROF_LIBUNWIND
+#define AM_PROF_LIBUNWIND 1
+#endif
+
 /* ---- layout constants ------------------------------------------------------------------- */
 
 /* 4 MiB segments: large enough that the mmap of a new segment is rare (one per 4 MiB of heap
@@ -247,7 +253,10 @@ typedef struct am_segment_s {
   uint8_t thp;                        /* advised MADV_HUGEPAGE: purge whole 2 MiB halves */
   uint8_t hugetlb;                    /* backed by MAP_HUGETLB pages: never purged, only unmapped */
   uint8_t empty_kept;                 /* owner: empty, kept mapped until empty_at + delay */
-  uint8_t _pad2[5];
+  uint8_t prof_sampled;               /* LARGE: the block is in the profiler's live set (set by
+                                         the allocating thread before the pointer is returned,
+                                         cleared by the freeing one: prof.c) */
+  uint8_t _pad2[4];
   uint64_t remote_full_seen;          /* lock: slots whose remote stack a purge pass found
                                          holding every block of the slab (reclaimed when the
                                          next pass finds them so again, the owner idle) */
@@ -325,13 +334,21 @@ typedef struct am_heap_s {
                                          atomic; a purger reads it: an owner that ran none
                                          between two purge passes is idle) */
   int64_t idle_scan_at;               /* ms: when _am_heap_tick next looks for idle current slabs */
-  uint64_t idle_mallocs[AM_CLASS_COUNT]; /* stat_mallocs at the last look: a class whose count
+  uint64_t idle_mallocs[AM_CLASS_COUNT]; /* am_heap_mallocs at the last look: a class whose count
                                          has not moved since, and whose current slab is empty,
                                          gives that slab back */
   uint32_t empty_segments;            /* owned segments with no slab, kept for reuse */
   struct am_heap_s *gnext;            /* in am_g.heaps (live heaps), under heap_lock */
   struct am_heap_s *gprev;
-  uint64_t stat_mallocs[AM_CLASS_COUNT]; /* blocks handed out per class (fast path: one add) */
+  /* Per class, the allocations left before the next sampled one (prof.c): malloc's fast path
+   * decrements it and takes the sampled path when it goes below 0 (one sub and one branch, the
+   * class's allocation counter as well: internal.h am_heap_mallocs). While the profiler is off
+   * the gap is AM_PROF_OFF_GAP, so the sampled path runs once per 2^20 allocations of a class,
+   * sees it off and re-arms. Owner only (plain stores); other threads read it for statistics. */
+  int64_t sample_left[AM_CLASS_COUNT];
+  uint64_t sample_armed[AM_CLASS_COUNT]; /* owner: sample_left's value when last armed */
+  uint64_t stat_mallocs[AM_CLASS_COUNT]; /* owner: allocations counted before that arming */
+  uint64_t prof_rng;                  /* owner: the sampler's random state (0: not seeded) */
 #if AM_SECURE
   void *quarantine[64];               /* secure.c: freed blocks whose reuse is delayed (a ring) */
   uint32_t quarantine_pos;            /* the next slot of the ring */
@@ -351,6 +368,35 @@ typedef struct am_heap_s {
   _Alignas(64) _Atomic(uint32_t) remote_hint;
 } am_heap_t;
 
+/* The heap profiler's tables (prof.c; under am_g.prof_lock, in memory mapped for them). */
+typedef struct {
+  uint64_t hash;                        /* of the frames and size_key; 0: an empty slot */
+  uint64_t frames_hash;                 /* of the frames alone (the leak report groups by it) */
+  uint64_t size_key;                    /* the blocks' size (large ones: its top 4 bits): one
+                                           entry per stack and size, so that each line of a
+                                           profile scales by its own sampling probability */
+  uint32_t depth;
+  uint32_t frames;                      /* index of its first frame in am_g.prof.frames */
+  uint64_t live_count, live_bytes;      /* sampled blocks of this stack live now */
+  uint64_t alloc_count, alloc_bytes;    /* sampled since the start (or am_prof_reset) */
+} am_prof_stack_t;
+
+typedef struct {
+  uintptr_t addr;                       /* 0: an empty slot */
+  uint32_t stack;                       /* index in am_g.prof.stacks */
+  uint32_t _pad;
+  uint64_t size;
+} am_prof_rec_t;
+
+typedef struct am_prof_state_s {
+  am_prof_stack_t *stacks;
+  size_t stack_cap, stack_count;        /* cap: a power of two (0: none mapped yet) */
+  uintptr_t *frames;
+  size_t frame_cap, frame_count;
+  am_prof_rec_t *recs;
+  size_t rec_cap, rec_count;
+} am_prof_state_t;
+
 /* ---- process-wide state -------------------------------------------------------------------
  * All of it lives in one object, `am_g` (defined in globals.c), apart from the TLS heap
  * pointer (heap.c) and the segment map (globals.c, too large for the struct's cache lines). */
@@ -362,7 +408,8 @@ typedef struct am_global_s {
   _Atomic(uint64_t) slab_inits;       /* slabs initialised so far: each one's mark key is a
                                          bijective mix of this count, so no two are equal */
   uintptr_t canary_key;               /* random per process: the secure build's canaries */
-  _Atomic(uint64_t) key_counter;      /* secure build: seeds handed to threads' generators */
+  _Atomic(uint64_t) key_counter;      /* seeds handed to threads' generators (the secure
+                                         build's, the profiler's) */
   uint64_t rng_salt;                  /* secure build: fresh random bits after a fork (the
                                          child's generators must not repeat the parent's) */
   _Atomic(int) init_state;            /* 0 none, 1 in progress, 2 done */
@@ -426,6 +473,20 @@ typedef struct am_global_s {
   _Atomic(long) fault_count;          /* calls failed on purpose */
   _Atomic(int) fault_on;
 
+  /* The heap profiler (prof.c). prof_period: the mean bytes between samples in force (0: not
+   * sampling), read by the sampled paths without a lock; prof_heap: the heap that serves every
+   * sampled small/medium block (no thread owns it, so every free of such a block takes the
+   * remote-free path, where the profiler sees it), created at the first sample and then never
+   * changed. Everything else of the profiler (its tables, prof_heap's lists) under prof_lock,
+   * which comes before every other lock. */
+  _Atomic(long) prof_period;
+  _Atomic(int) prof_enabled;          /* AMALLOC_PROF (or _DUMP, _LEAKS) was set, or am_prof_set_sample */
+  _Atomic(struct am_heap_s *) prof_heap;
+  pthread_mutex_t prof_lock;
+  am_prof_state_t prof;               /* prof.c: its tables (mapped at the first sample) */
+  char prof_prefix[512];              /* AMALLOC_PROF_DUMP (empty: none) */
+  unsigned prof_seq;                  /* prof_lock: the last dump sequence number used */
+
   /* statistics (relaxed atomics, updated on slow paths only) */
   _Atomic(size_t) stat_segments;      /* SMALL+MEDIUM segments mapped */
   _Atomic(size_t) stat_segment_bytes;
@@ -433,6 +494,7 @@ typedef struct am_global_s {
   _Atomic(size_t) stat_large_count;
   _Atomic(size_t) stat_large_bytes;   /* bytes mapped for large blocks */
   _Atomic(size_t) stat_large_peak;
+  _Atomic(size_t) stat_large_usable;  /* usable bytes of live large blocks */
   _Atomic(size_t) stat_threads;       /* heaps created */
   _Atomic(size_t) stat_abandoned;     /* segments abandoned at thread exit */
   _Atomic(size_t) stat_reclaimed;     /* abandoned segments taken over */

@@ -56,11 +56,17 @@ check_cmd zstd zstd
 check_cmd clang clang
 check_cmd llvm-symbolizer llvm
 check_cmd timeout coreutils
+# the heap profiler's tests: pprof reads its profiles (--svg needs graphviz's dot), amalloc-prof
+# symbolises with binutils' addr2line, stacks come from libunwind
+check_cmd google-pprof google-perftools
+check_cmd dot graphviz
+check_cmd addr2line binutils
 # the tests use the system python explicitly (not a pyenv/venv one)
 [ -x /usr/bin/python3 ] || missing+=(python3)
 if command -v dpkg >/dev/null 2>&1; then
   dpkg -s libc6-dev >/dev/null 2>&1 || missing+=(libc6-dev)
   dpkg -s libclang-rt-dev >/dev/null 2>&1 || missing+=(libclang-rt-dev)   # libFuzzer
+  dpkg -s libunwind8 >/dev/null 2>&1 || missing+=(libunwind8)             # the profiler's stacks
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "missing: ${missing[*]}"
