@@ -263,6 +263,13 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
     _am_large_free(seg, p);
     return;
   }
+  /* a block of the profiler's heap is a sampled one: it leaves the live set, and goes back to
+   * that heap under the profiler's lock (types.h prof_heap) */
+  am_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_relaxed);   /* (before the push) */
+  if (am_unlikely(owner == atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed)) && owner != NULL) {
+    _am_prof_free_block(seg, p);
+    return;
+  }
   am_slab_t *slab = am_checked_slab(seg, p, "free");
   am_block_t *b = p;
   uintptr_t mark = am_block_mark(slab, b);
@@ -277,12 +284,6 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
    * saw was empty). */
   _Atomic(uintptr_t) *remote = am_slab_remote(slab);
   _Atomic(uint32_t) *pending = &seg->remote_pending;
-  am_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_relaxed);   /* (before the push) */
-  /* a block of the profiler's heap is a sampled one: it leaves the live set before it can be
-   * handed out again (types.h prof_heap; the secure build told the profiler when the block
-   * entered the quarantine, and this finds nothing) */
-  if (am_unlikely(owner == atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed)) && owner != NULL)
-    _am_prof_free(p);
   size_t reserved = slab->reserved;
   bool announced = false;
   uintptr_t head = atomic_load_explicit(remote, memory_order_relaxed);
@@ -464,7 +465,10 @@ static am_cold bool am_grown_from_class(size_t size, size_t usable, size_t canar
  * (am_grown_from_class). */
 AM_INTERNAL void _am_free_sized_check(void *p, size_t size, const char *fn) {
   size_t usable = am_usable_checked(p, fn);
-  bool large = usable > (size_t)AM_MEDIUM_MAX || am_ptr_segment(p)->kind == AM_SEGMENT_LARGE;
+  /* (a medium block the profiler sampled has a mapping of its own and its class's usable size:
+   * checked as a class block) */
+  am_segment_t *seg = am_ptr_segment(p);
+  bool large = usable > (size_t)AM_MEDIUM_MAX || (seg->kind == AM_SEGMENT_LARGE && seg->prof_sampled != 2);
   bool ok = size <= usable &&
             (large ? size + am_g.page_size + AM_CANARY_SIZE > usable ||
                          am_grown_from_class(size, usable, AM_CANARY_SIZE)

@@ -357,6 +357,7 @@ AM_INTERNAL void *_am_prof_malloc_taken(am_heap_t *heap, am_slab_t **current, vo
 AM_INTERNAL void _am_prof_large(void *p);
 AM_INTERNAL void _am_prof_arm_heap(am_heap_t *heap);
 AM_INTERNAL void _am_prof_free(void *p);
+AM_INTERNAL void _am_prof_free_block(am_segment_t *seg, void *p);
 AM_INTERNAL void *_am_prof_realloc_large(am_segment_t *seg, void *p, size_t size);
 AM_INTERNAL void _am_prof_init(void);
 AM_INTERNAL void _am_prof_start(void);

@@ -255,7 +255,8 @@ typedef struct am_segment_s {
   uint8_t empty_kept;                 /* owner: empty, kept mapped until empty_at + delay */
   uint8_t prof_sampled;               /* LARGE: the block is in the profiler's live set (set by
                                          the allocating thread before the pointer is returned,
-                                         cleared by the freeing one: prof.c) */
+                                         cleared by the freeing one: prof.c); 2: a sampled
+                                         medium block, with its class's usable size */
   uint8_t _pad2[4];
   uint64_t remote_full_seen;          /* lock: slots whose remote stack a purge pass found
                                          holding every block of the slab (reclaimed when the
