@@ -32,6 +32,7 @@ SPEC = {
     'b': (2, 8 << 20, 3, 12 << 20),
     'wrap': (0, 0, 100, 409600),        # all freed: only in the allocated view
     'lib': (5, 100000, 5, 100000),
+    'cxx': (3, 3000, 3, 3000),
     'deep': (1, 1000000, 1, 1000000),
     'wild': (1, 200000, 1, 200000),
     'none': (1, 300000, 1, 300000),
@@ -40,7 +41,8 @@ SPEC = {
 # kept frame is 0x20101 - 1 in the fake libgone.so.1 mapped at 0x20000 from file offset 0x1000
 GONE_OFF = 0x20101 - 1 - 0x20000 + 0x1000
 SITE = {'a': 'site_a', 'b': 'site_b', 'wrap': 'site_c', 'lib': 'lib_inner [libsynth.so]',
-        'deep': 'deep', 'wild': f'libgone.so.1+0x{GONE_OFF:x}', 'none': '[unknown]'}
+        'deep': 'deep', 'wild': f'libgone.so.1+0x{GONE_OFF:x}', 'none': '[unknown]',
+        'cxx': 'ns::Box<int>::grow(synth_trace_t*)'}
 
 failures = []
 
@@ -169,12 +171,15 @@ def case_table(tmp, synth=SYNTH):
     check(re.search(rf'synth\.c:{a_line} \(site_a\)', r.stdout), f'synth.c:{a_line} (site_a)')
     check(re.search(rf'synth_lib\.c:{lib_line} \(lib_inner', r.stdout),
           f'synth_lib.c:{lib_line} (lib_inner)')
+    cxx_line = marker_line(os.path.join(SRCDIR, 'synth_cxx.cc'), '/* CXX_SITE */')
+    check(f'synth_cxx.cc:{cxx_line} ({SITE["cxx"]})' in r.stdout,
+          f'synth_cxx.cc:{cxx_line} (the demangled C++ name)')
 
-    # by object: the program holds a, b and deep; the library lib
+    # by object: the program holds a, b, cxx and deep; the library lib
     r = run(['--by', 'object', '--bytes', prof])
     by_obj = {row[4]: row for row in table_rows(r.stdout)}
     exe = os.path.basename(synth)
-    prog = sum(live(k)[1] for k in ('a', 'b', 'deep'))
+    prog = sum(live(k)[1] for k in ('a', 'b', 'deep', 'cxx'))
     check(exe in by_obj and abs(by_obj[exe][0] - prog) <= 1, f'object {exe}: {by_obj.get(exe)}')
     check('libsynth.so' in by_obj and abs(by_obj['libsynth.so'][0] - live('lib')[1]) <= 1,
           'object libsynth.so')
@@ -209,7 +214,8 @@ def case_folded(tmp):
     r = run(['--folded', prof])
     lines = folded_lines(r.stdout)
     tails = {'a': 'main;build;site_a', 'b': 'main;build;mid_b;site_b',
-             'lib': 'main;build;lib_site;lib_inner', 'deep': 'main;build' + ';deep' * 125}
+             'lib': 'main;build;lib_site;lib_inner', 'deep': 'main;build' + ';deep' * 125,
+             'cxx': 'main;build;cxx_site;' + SITE['cxx']}
     for k, tail in tails.items():
         got = [(s, v) for s, v in lines.items() if s.endswith(';' + tail)]
         if check(len(got) == 1, f'one folded stack ending in {tail[:60]}: {len(got)}'):
@@ -257,7 +263,7 @@ def case_svg(tmp):
     root, frames = svg_titles(out)
     names = {t.split(' ')[0].rstrip(':') for t, _, _ in frames}
     for want in ('all', 'main', 'build', 'site_a', 'site_b', 'mid_b', 'lib_site', 'lib_inner',
-                 'deep', '[unknown]'):
+                 'deep', '[unknown]', SITE['cxx']):
         check(want in names, f'svg has a frame {want}')
     check('libamalloc' not in ET.tostring(root, encoding='unicode'), 'no libamalloc frame')
     rootw = [w for t, w, _ in frames if t.startswith('all:')]

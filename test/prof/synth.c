@@ -14,6 +14,7 @@
  *   b      site_b <- mid_b                                  site: site_b
  *   wrap   libc's malloc <- site_c                          site: site_c (malloc is dropped)
  *   lib    lib_inner <- lib_site (libsynth.so)              site: lib_inner
+ *   cxx    ns::Box<int>::grow <- cxx_site (synth_cxx.cc)    site: ns::Box<int>::grow(...)
  *   deep   deep x 125 (128 addresses in all)                site: deep
  *   wild   libamalloc (fake) <- libgone.so.1 (a missing file) <- [vdso] <- an unmapped address
  *                                                           site: libgone.so.1+0x1100
@@ -124,6 +125,8 @@ static NOINLINE void build(const char *name) {
     site_c();
   } else if (strcmp(name, "lib") == 0) {
     lib_site(&trace);
+  } else if (strcmp(name, "cxx") == 0) {
+    cxx_site(&trace);
   } else if (strcmp(name, "deep") == 0) {
     deep(DEEP_LEVELS - 1);
   } else if (strcmp(name, "wild") == 0) {

@@ -12,6 +12,15 @@ typedef struct {
 
 /* libsynth.so: an allocation site in a shared object; lib_inner is static (not exported), so a
  * stripped copy of the library names lib_site from .dynsym but not lib_inner. */
+#ifdef __cplusplus
+extern "C" {
+#endif
 void lib_site(synth_trace_t *t);
+
+/* synth_cxx.cc: ns::Box<int>::grow (a C++ name to demangle) <- cxx_site */
+void cxx_site(synth_trace_t *t);
+#ifdef __cplusplus
+}
+#endif
 
 #endif
