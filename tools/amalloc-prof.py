@@ -75,7 +75,7 @@ class Profile:
 
 
 def estimate(count, nbytes, period):
-    """(blocks, bytes) of the whole program that `count` sampled blocks of `nbytes` in all stand for.
+    """(blocks, bytes) of the program that `count` sampled blocks of `nbytes` in all stand for.
 
     heap_v2 samples a block of s bytes with probability 1 - exp(-s/R) (one sample per R bytes on
     average, exponential gaps), so each sampled block of the line's mean size stands for
@@ -311,8 +311,8 @@ class Symboliser:
         self.starts = [m.start for m in self.maps]
         # the program: the first file mapping of the maps (the kernel lists by address, and the
         # executable is mapped below the libraries, PIE or not)
-        self.program = next((os.path.basename(m.path) for m in profile.mappings
-                             if m.path.startswith('/')), None)
+        self.program = next((os.path.basename(m.path.removesuffix(' (deleted)'))
+                             for m in profile.mappings if m.path.startswith('/')), None)
         self.elves = {}
         self.warned = set()
 
@@ -342,8 +342,7 @@ class Symboliser:
             path = m.path
             if path.startswith('/'):
                 deleted = path.endswith(' (deleted)')
-                if deleted:
-                    path = path[:-len(' (deleted)')]
+                path = path.removesuffix(' (deleted)')
                 if is_libamalloc(path):
                     frames_of[addr] = None
                     continue

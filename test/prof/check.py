@@ -323,6 +323,13 @@ def case_stripped(tmp):
         if check(sym, 'nm finds lib_inner in the unstripped library'):
             start, size = int(sym.group(1), 16), int(sym.group(2), 16)
             check(start <= off < start + size, f'0x{off:x} is inside lib_inner')
+    # an object deleted while the program ran: another file may have its name now, so it is
+    # not read (object+offset, and a warning)
+    with open(prof, 'w') as f:
+        f.write(text.replace(real, real + ' (deleted)'))
+    r = run(['--folded', prof])
+    check(re.search(r';libsynth\.so\+0x[0-9a-f]+;libsynth\.so\+0x[0-9a-f]+ \d+$', r.stdout, re.M)
+          and 'deleted' in r.stderr, 'deleted library: object+offset frames and a warning')
     # a missing object file: object+offset, and no error
     with open(prof, 'w') as f:
         f.write(text.replace(real, '/nonexistent/dir/libsynth.so'))
