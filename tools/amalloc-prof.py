@@ -530,7 +530,7 @@ XML_BAD_RE = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
 
 # hues of the libraries, in the order of their share of the bytes; the program is in the warm
 # "hot" colours of CPU flame graphs, so its frames stand out from the libraries' cool ones
-LIB_HUES = (0.58, 0.33, 0.78, 0.48, 0.90, 0.20, 0.68, 0.40, 0.10)
+LIB_HUES = (0.58, 0.33, 0.78, 0.48, 0.68, 0.25, 0.53, 0.40, 0.85)
 
 
 def xml_text(s):
@@ -571,9 +571,11 @@ def write_svg(profile, program, args, out):
         root.value += v
         node = root
         for f in reversed(s.frames):
-            child = node.children.get(f)
+            # one box per function and its callers, whichever line of it the stacks are at
+            key = (f[0], None, f[2])
+            child = node.children.get(key)
             if child is None:
-                child = node.children[f] = Node(f)
+                child = node.children[key] = Node(key)
             child.value += v
             node = child
         for obj in {f[2] for f in s.frames}:

@@ -274,6 +274,9 @@ def case_svg(tmp):
               f'site_a width {a[0][1]} of {rootw[0]}: share {live("a")[1] / total:.3f}')
         check(f'{round(live("a")[1]):,} bytes' in a[0][0], f'site_a title has its bytes: {a[0][0]}')
     check(sum(1 for t, _, _ in frames if t.startswith('deep ')) == 125, 'all 125 deep frames')
+    # one box per function under one caller, whatever lines of it the stacks pass through
+    for fn in ('main', 'build'):
+        check(sum(1 for t, _, _ in frames if t.startswith(fn + ' ')) == 1, f'one {fn} box')
     ys = [y for t, _, y in frames]
     check(max(ys) == next(y for t, _, y in frames if t.startswith('all:')), 'root at the bottom')
     check(int(root.get('width')) >= 1000, 'about 1200 wide')
