@@ -14,7 +14,7 @@ alloc_bytes] @ addr addr ...` (return addresses, innermost first, raw sampled nu
 of the whole program line by line, as pprof does (estimate()), and the addresses are turned into
 function names with binutils' addr2line, one process per object file (symbolise()).
 
-Only the Python standard library and binutils' addr2line are used: everything is in Debian.
+Only the Python standard library and binutils (addr2line, nm) are used: everything is in Debian.
 """
 
 import argparse
@@ -294,6 +294,8 @@ def addr2line(path, addrs):
             i += 2
             if func == '??' or not func:
                 continue
+            if func.startswith('__GI_'):
+                func = func[5:]     # glibc's internal alias of a public function: its name
             loc = loc.split(' (discriminator')[0]
             fname, _, line = loc.rpartition(':')
             if fname in ('??', '') or line in ('0', '?', ''):
@@ -303,6 +305,43 @@ def addr2line(path, addrs):
             frames.append((func, loc))
         result[addr] = frames
     return result
+
+
+def symbol_ranges(path):
+    """{name: [(start, end)]} of the sized function symbols of an object (.symtab, else .dynsym),
+    named as addr2line -C names them."""
+    for dynamic in ([], ['-D']):
+        out = run_tool(['nm', '-S', '-C', '--defined-only'] + dynamic + [path], '')
+        ranges = {}
+        for line in (out or '').split('\n'):
+            parts = line.split(None, 3)    # value size type name (unsized symbols have 3 fields)
+            if len(parts) != 4 or len(parts[2]) != 1 or parts[2] not in 'TtWwi':
+                continue
+            try:
+                start, size = int(parts[0], 16), int(parts[1], 16)
+            except ValueError:
+                continue
+            if size:
+                ranges.setdefault(parts[3].split('@')[0], []).append((start, start + size))
+        if ranges:
+            return ranges
+    return {}
+
+
+def checked_by_size(path, named, rels):
+    """Without debug information addr2line names an address after the nearest symbol before
+    it, however far: in a stripped program, a static function takes the name of the exported
+    one before it (python3's static functions come out as PyThread_init_thread & co.). Names
+    that come from the symbol table alone (no source line) are kept only if the symbol's size
+    covers the address; the others are dropped, and the frame becomes object+offset."""
+    suspect = [r for r in rels if named.get(r) and len(named[r]) == 1 and named[r][0][1] is None]
+    if not suspect:
+        return
+    ranges = symbol_ranges(path)
+    for r in suspect:
+        spans = ranges.get(named[r][0][0])
+        if spans and not any(lo <= r < hi for lo, hi in spans):
+            del named[r]
 
 
 class Symboliser:
@@ -369,8 +408,9 @@ class Symboliser:
             obj = os.path.basename(path)
             # addr2line names what it can from the debug information (separate debug files
             # included), else from .symtab, else from .dynsym: a stripped library still names
-            # its exported functions; the rest become object+offset
+            # its exported functions; the rest become object+offset (checked_by_size)
             named = addr2line(path, rels.keys())
+            checked_by_size(path, named, rels)
             for rel, raddrs in rels.items():
                 fr = named.get(rel)
                 if fr:

@@ -16,6 +16,7 @@ typedef struct {
 extern "C" {
 #endif
 void lib_site(synth_trace_t *t);
+int lib_first(int x);
 
 /* synth_cxx.cc: ns::Box<int>::grow (a C++ name to demangle) <- cxx_site */
 void cxx_site(synth_trace_t *t);

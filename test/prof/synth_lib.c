@@ -5,6 +5,10 @@
 
 #define NOINLINE __attribute__((noinline))
 
+/* exported, and placed before the static functions: in a stripped copy it is the nearest
+ * symbol before lib_inner, which must not be taken for lib_inner's name (its size ends first) */
+NOINLINE int lib_first(int x) { return x + 1; }
+
 /* stands for malloc: its return address is the allocation site in lib_inner */
 static NOINLINE void lib_fake_malloc(synth_trace_t *t) {
   t->pc[t->n++] = (uintptr_t)__builtin_return_address(0);
