@@ -3,7 +3,7 @@
 # programs, real programs under LD_PRELOAD, and instruction counts per malloc+free.
 #
 #   bench/compare.sh [--quick] [--runs N] [--only NAME[,..]] [--alloc NAME[,..]]
-#                    [--add NAME=/path/lib.so] [--no-micro] [--no-real] [--no-icount]
+#                    [--add NAME=/path/lib.so] [--prof] [--no-micro] [--no-real] [--no-icount]
 #
 #   --quick        1 run, short inputs, short micro benchmarks (a few minutes at most)
 #   --runs N       interleaved runs per workload and allocator (default 5; --quick: 1)
@@ -13,6 +13,9 @@
 #                  always run: it is the reference for checksums and ratios)
 #   --add N=PATH   also run the allocator in PATH (any malloc-replacing .so) under the name N;
 #                  may be repeated
+#   --prof         also run amalloc with its heap profiler on at the default period
+#                  (AMALLOC_PROF=1, no dump) as the allocator "amalloc-prof": workloads and real
+#                  programs only (the micro benchmarks and instruction counts measure it off)
 #   --no-micro     skip the google-benchmark micro benchmarks
 #   --no-real      skip the real programs (python3, sqlite3, g++, redis)
 #   --no-icount    skip the callgrind instruction counts
@@ -31,7 +34,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 bench=$root/bench
 
-quick=0 runs= only= allocs= adds=() micro=1 real=1 icount=1
+quick=0 runs= only= allocs= adds=() micro=1 real=1 icount=1 prof=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1; shift ;;
@@ -39,10 +42,11 @@ while [ $# -gt 0 ]; do
     --only) only=$2; shift 2 ;;
     --alloc) allocs=$2; shift 2 ;;
     --add) adds+=("$2"); shift 2 ;;
+    --prof) prof=1; shift ;;
     --no-micro) micro=0; shift ;;
     --no-real) real=0; shift ;;
     --no-icount) icount=0; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -136,6 +140,10 @@ for a in "${adds[@]+"${adds[@]}"}"; do
   extra=${extra:+$extra,}$n=$f
 done
 export AMB_EXTRA=$extra
+# the allocators the micro benchmarks and instruction counts load (amalloc-prof is amalloc's
+# library with an environment variable: run only as a program's allocator)
+lib_csv=$(IFS=,; echo "${names[*]}")
+if [ $prof = 1 ] && want amalloc; then names+=(amalloc-prof); lib[amalloc-prof]=${lib[amalloc]}; fi
 alloc_csv=$(IFS=,; echo "${names[*]}")
 log "allocators: ${names[*]}"
 
@@ -154,12 +162,12 @@ status=0
 # ---- micro benchmarks -------------------------------------------------------------------------
 if [ $have_micro = 1 ] && { [ -z "$only" ] || in_list micro "$only"; }; then
   log "micro benchmarks (google-benchmark, all allocators in one process)"
-  margs=(--alloc="$alloc_csv" --benchmark_out="$tmp/micro.csv" --benchmark_out_format=csv)
+  margs=(--alloc="$lib_csv" --benchmark_out="$tmp/micro.csv" --benchmark_out_format=csv)
   [ $quick = 1 ] && margs+=(--quick)
   if "$bin/micro" "${margs[@]}" > "$tmp/micro.txt" 2> "$tmp/micro.err"; then
     cp "$tmp/micro.csv" "$results/micro-latest.csv"
     cp "$tmp/micro.csv" "$results/micro-$stamp.csv"
-    /usr/bin/python3 "$bench/report.py" micro "$tmp/micro.csv" "$alloc_csv"
+    /usr/bin/python3 "$bench/report.py" micro "$tmp/micro.csv" "$lib_csv"
   else
     log "micro benchmarks failed:"; tail -5 "$tmp/micro.err" >&2; status=1
   fi
@@ -250,6 +258,8 @@ run_redis() {
 # run_one NAME ALLOC RUN: one measured run; appends a line to $tmp/raw.tsv
 run_one() {
   local w=$1 a=$2 r=$3 kind=workload pre=${lib[$2]} cks code=0
+  # (local -x: the variable is exported to this run's commands only)
+  if [ "$a" = amalloc-prof ]; then local -x AMALLOC_PROF=1; fi
   : > "$tmp/out"; echo "" > "$tmp/extra"; rm -f "$tmp/res"
   case $w in
     python) kind=real
@@ -326,7 +336,7 @@ if [ $have_icount = 1 ] && { [ -z "$only" ] || in_list icount "$only"; }; then
   : > "$tmp/icount.tsv"
   export GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384
   for a in $("$bin/icount" --list 2>/dev/null); do
-    in_list "$a" "$alloc_csv" || continue
+    in_list "$a" "$lib_csv" || continue
     for n in $n1 $n2; do
       mkdir -p "$tmp/cg.$a.$n"
       valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.$a.$n/out" "$bin/icount" "$a" "$n" "${sizes[@]}" \
@@ -339,7 +349,7 @@ if [ $have_icount = 1 ] && { [ -z "$only" ] || in_list icount "$only"; }; then
     done
   done
   unset GLIBC_TUNABLES
-  /usr/bin/python3 "$bench/report.py" icount "$tmp/icount.tsv" "$alloc_csv" "$results" "$stamp" "$((n2 - n1))"
+  /usr/bin/python3 "$bench/report.py" icount "$tmp/icount.tsv" "$lib_csv" "$results" "$stamp" "$((n2 - n1))"
 fi
 
 exit $status

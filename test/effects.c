@@ -332,6 +332,12 @@ static void test_secure_env(void) {
   CHECK_EQ(am_option_get(AM_OPTION_LARGE_THRESHOLD), 256 * 1024);
   CHECK_EQ(am_option_get(AM_OPTION_VERBOSE), 0);
   CHECK_EQ(am_option_get(AM_OPTION_SHOW_STATS), 0);
+  /* the heap profiler: AMALLOC_PROF, _SAMPLE, _LEAKS and _DUMP ignored (no profile at exit) */
+  CHECK(getenv("AMALLOC_PROF") != NULL && getenv("AMALLOC_PROF_DUMP") != NULL);
+  CHECK_EQ(am_option_get(AM_OPTION_PROF), 0);
+  CHECK_EQ(am_option_get(AM_OPTION_PROF_SAMPLE), 512 * 1024);
+  CHECK_EQ(am_option_get(AM_OPTION_PROF_LEAKS), 0);
+  CHECK_EQ(am_prof_dump(NULL), ENOTSUP);
 }
 
 int main(int argc, char **argv) {
