@@ -465,10 +465,7 @@ static am_cold bool am_grown_from_class(size_t size, size_t usable, size_t canar
  * (am_grown_from_class). */
 AM_INTERNAL void _am_free_sized_check(void *p, size_t size, const char *fn) {
   size_t usable = am_usable_checked(p, fn);
-  /* (a medium block the profiler sampled has a mapping of its own and its class's usable size:
-   * checked as a class block) */
-  am_segment_t *seg = am_ptr_segment(p);
-  bool large = usable > (size_t)AM_MEDIUM_MAX || (seg->kind == AM_SEGMENT_LARGE && seg->prof_sampled != 2);
+  bool large = usable > (size_t)AM_MEDIUM_MAX || am_ptr_segment(p)->kind == AM_SEGMENT_LARGE;
   bool ok = size <= usable &&
             (large ? size + am_g.page_size + AM_CANARY_SIZE > usable ||
                          am_grown_from_class(size, usable, AM_CANARY_SIZE)

@@ -58,13 +58,19 @@ static AM_TLS bool am_prof_busy;        /* this thread is taking a sample */
 static AM_TLS uint64_t am_prof_rng;     /* this thread's random state (0: not seeded) */
 static AM_TLS uintptr_t am_prof_stack_hi;   /* the top of this thread's stack (0: not known) */
 
-/* libunwind's unw_backtrace, from libunwind.so.8 loaded RTLD_LOCAL when the profiler starts
- * (am_prof_load_unwinder): its symbols (it defines backtrace and _Unwind_Backtrace too) stay
- * out of the program's scope, and a program that does not profile never loads it. Written once
- * (under prof_lock) before prof_period turns sampling on; NULL: the frame-pointer walk. dlopen
+/* The unwinder, loaded RTLD_LOCAL when the profiler starts (am_prof_load_unwinder), so that a
+ * program that does not profile never loads one and its symbols stay out of the program's
+ * scope: AM_PROF_UNWINDER 1, libgcc's _Unwind_Backtrace (libgcc_s.so.1, already in every C++
+ * program); 2, libunwind's unw_backtrace (libunwind.so.8). Written once, before prof_period
+ * turns sampling on; NULL: the frame-pointer walk (AM_PROF_UNWINDER 0, or no library). dlopen
  * is a weak reference, so that a fully static program links without it. */
 typedef int (*am_unw_backtrace_t)(void **, int);
+typedef int (*am_gcc_trace_fn)(void *ctx, void *arg);
+typedef int (*am_gcc_backtrace_t)(am_gcc_trace_fn fn, void *arg);
+typedef uintptr_t (*am_gcc_getip_t)(void *ctx);
 static _Atomic(am_unw_backtrace_t) am_unw_backtrace;
+static _Atomic(am_gcc_backtrace_t) am_gcc_backtrace;
+static am_gcc_getip_t am_gcc_getip;     /* (written before am_gcc_backtrace) */
 extern void *dlopen(const char *, int) __attribute__((weak));
 extern void *dlsym(void *, const char *) __attribute__((weak));
 
@@ -154,20 +160,29 @@ static uint64_t am_prof_hash(const uintptr_t *frames, size_t depth) {
 
 static size_t am_prof_bytes(size_t n) { return am_align_up(n, am_g.page_size); }
 
-static bool am_prof_grow_stacks(am_prof_state_t *st) {
-  size_t cap = st->stack_cap ? st->stack_cap * 2 : 1024;
-  am_prof_stack_t *t = _am_os_map(am_prof_bytes(cap * sizeof(*t)));
+/* A table of `cap` entries of `size` bytes grown to twice as many (1024 at first): the entries
+ * move to their slots (slot(entry, cap); NULL: an empty one, which is all zero) by linear
+ * probing. Returns false when there is no memory (the table is unchanged). */
+static bool am_prof_grow(void **table, size_t *cap, size_t size, size_t (*slot)(const void *entry, size_t cap)) {
+  size_t n = *cap ? *cap * 2 : 1024;
+  uint8_t *t = _am_os_map(am_prof_bytes(n * size)), *old = *table;
   if (t == NULL) return false;
-  for (size_t i = 0; i < st->stack_cap; i++) {
-    if (st->stacks[i].hash == 0) continue;
-    size_t j = st->stacks[i].hash & (cap - 1);
-    while (t[j].hash != 0) j = (j + 1) & (cap - 1);
-    t[j] = st->stacks[i];
+  for (size_t i = 0; i < *cap; i++) {
+    const void *e = old + i * size;
+    size_t j = slot(e, n);
+    if (j == SIZE_MAX) continue;
+    while (slot(t + j * size, n) != SIZE_MAX) j = (j + 1) & (n - 1);
+    memcpy(t + j * size, e, size);
   }
-  if (st->stacks != NULL) _am_os_free(st->stacks, am_prof_bytes(st->stack_cap * sizeof(*t)));
-  st->stacks = t;
-  st->stack_cap = cap;
+  if (old != NULL) _am_os_free(old, am_prof_bytes(*cap * size));
+  *table = t;
+  *cap = n;
   return true;
+}
+
+static size_t am_prof_stack_slot(const void *entry, size_t cap) {
+  uint64_t h = ((const am_prof_stack_t *)entry)->hash;
+  return h == 0 ? SIZE_MAX : (size_t)(h & (cap - 1));
 }
 
 /* Blocks of one entry have sizes within 1/8 of each other: the scale of a line, which comes
@@ -184,7 +199,9 @@ static uint64_t am_prof_size_key(size_t size) {
 static size_t am_prof_stack_find(am_prof_state_t *st, const uintptr_t *frames, size_t depth, size_t size) {
   uint64_t fh = am_prof_hash(frames, depth), key = am_prof_size_key(size);
   uint64_t h = _am_mix64(fh ^ key) | 1;
-  if ((st->stack_count + 1) * 2 > st->stack_cap && !am_prof_grow_stacks(st)) return SIZE_MAX;
+  if ((st->stack_count + 1) * 2 > st->stack_cap &&
+      !am_prof_grow((void **)&st->stacks, &st->stack_cap, sizeof(*st->stacks), am_prof_stack_slot))
+    return SIZE_MAX;
   size_t j = h & (st->stack_cap - 1);
   for (;; j = (j + 1) & (st->stack_cap - 1)) {
     am_prof_stack_t *s = &st->stacks[j];
@@ -220,26 +237,17 @@ static size_t am_prof_stack_find(am_prof_state_t *st, const uintptr_t *frames, s
 
 static size_t am_prof_rec_slot(uintptr_t addr, size_t cap) { return (size_t)(_am_mix64(addr) & (cap - 1)); }
 
-static bool am_prof_grow_recs(am_prof_state_t *st) {
-  size_t cap = st->rec_cap ? st->rec_cap * 2 : 4096;
-  am_prof_rec_t *t = _am_os_map(am_prof_bytes(cap * sizeof(*t)));
-  if (t == NULL) return false;
-  for (size_t i = 0; i < st->rec_cap; i++) {
-    if (st->recs[i].addr == 0) continue;
-    size_t j = am_prof_rec_slot(st->recs[i].addr, cap);
-    while (t[j].addr != 0) j = (j + 1) & (cap - 1);
-    t[j] = st->recs[i];
-  }
-  if (st->recs != NULL) _am_os_free(st->recs, am_prof_bytes(st->rec_cap * sizeof(*t)));
-  st->recs = t;
-  st->rec_cap = cap;
-  return true;
+static size_t am_prof_rec_entry_slot(const void *entry, size_t cap) {
+  uintptr_t a = ((const am_prof_rec_t *)entry)->addr;
+  return a == 0 ? SIZE_MAX : am_prof_rec_slot(a, cap);
 }
 
 /* Records block p (`size` bytes) as live, allocated at `frames`. */
 static void am_prof_record(uintptr_t p, size_t size, const uintptr_t *frames, size_t depth) {
   am_prof_state_t *st = &am_g.prof;
-  if ((st->rec_count + 1) * 2 > st->rec_cap && !am_prof_grow_recs(st)) return;
+  if ((st->rec_count + 1) * 2 > st->rec_cap &&
+      !am_prof_grow((void **)&st->recs, &st->rec_cap, sizeof(*st->recs), am_prof_rec_entry_slot))
+    return;
   size_t si = am_prof_stack_find(st, frames, depth, size);
   if (si == SIZE_MAX) return;
   am_prof_stack_t *s = &st->stacks[si];
@@ -312,12 +320,35 @@ static AM_API_TEXT am_noinline int am_prof_fp_walk(void **out, int max) {
   return n;
 }
 
+/* _Unwind_Backtrace's callback: one frame's address. */
+typedef struct {
+  void **out;
+  int n, max;
+} am_gcc_walk_t;
+static int am_gcc_frame(void *ctx, void *arg) {
+  am_gcc_walk_t *w = arg;
+  uintptr_t ip = am_gcc_getip(ctx);
+  if (ip == 0 || w->n == w->max) return 5;   /* _URC_END_OF_STACK: stop */
+  w->out[w->n++] = (void *)ip;
+  return 0;                                   /* _URC_NO_REASON: go on */
+}
+
 /* The calling program's stack, innermost first, without the allocator's frames. */
 static AM_API_TEXT am_noinline size_t am_prof_backtrace(uintptr_t *out) {
   void *raw[AM_PROF_DEPTH + AM_PROF_SKIP_MAX];
   int max = AM_PROF_DEPTH + AM_PROF_SKIP_MAX;
+  am_gcc_backtrace_t gcc = atomic_load_explicit(&am_gcc_backtrace, memory_order_acquire);
   am_unw_backtrace_t unw = atomic_load_explicit(&am_unw_backtrace, memory_order_acquire);
-  int n = unw != NULL ? unw(raw, max) : am_prof_fp_walk(raw, max);
+  int n;
+  if (gcc != NULL) {
+    am_gcc_walk_t w = {raw, 0, max};
+    gcc(am_gcc_frame, &w);
+    n = w.n;
+  } else if (unw != NULL) {
+    n = unw(raw, max);
+  } else {
+    n = am_prof_fp_walk(raw, max);
+  }
   int first = 0;
   for (int i = 0; i < n && i < AM_PROF_SKIP_MAX; i++) {
     uintptr_t a = (uintptr_t)raw[i];
@@ -350,22 +381,6 @@ static AM_API_TEXT am_noinline void *am_prof_sample_block(size_t cls) {
   uintptr_t frames[AM_PROF_DEPTH];
   am_prof_busy = true;
   size_t depth = am_prof_backtrace(frames);
-  if (am_class_size[cls] > AM_SMALL_MAX) {
-    /* A medium block gets a mapping of its own (page aligned: every alignment a class serves),
-     * as a large block: the profiler's heap would keep a 1 MiB slab per medium class for a few
-     * sampled blocks (a thread-churning program held 40 MiB at a 16 KiB period). */
-    void *p = _am_large_alloc(am_class_size[cls], 0, false);
-    if (p != NULL) {
-      /* the usable size of the class (malloc_usable_size, free_sized's check), not the pages' */
-      am_large_set_size(am_ptr_segment(p), am_class_size[cls] - AM_CANARY_SIZE);
-      pthread_mutex_lock(&am_g.prof_lock);
-      am_prof_record((uintptr_t)p, am_class_size[cls], frames, depth);
-      am_ptr_segment(p)->prof_sampled = 2;   /* (2: a class block: types.h) */
-      pthread_mutex_unlock(&am_g.prof_lock);
-    }
-    am_prof_busy = false;
-    return p;
-  }
   pthread_mutex_lock(&am_g.prof_lock);
   am_heap_t *ph = am_prof_heap_locked();
   void *p = ph != NULL ? _am_heap_malloc_generic(ph, cls) : NULL;
@@ -444,10 +459,10 @@ AM_INTERNAL am_noinline void _am_prof_free(void *p) {
 /* Free of block p of seg, a segment of the profiler's heap (alloc.c am_free_generic; in the
  * secure build when p leaves the quarantine, after _am_prof_free saw the program free it): p
  * leaves the live set, and whoever holds prof_lock is that heap's owner, so p goes on its
- * slab's free list as a local free would (with the owner's double-free check), and a slab left
- * empty is given back by the heap's usual policy. (Pushed on the remote stack instead, such
- * blocks waited for a later sample of the same class, and a thread-churning program kept 13 MiB
- * more at a 16 KiB period.) */
+ * slab's free list as a local free would (with the owner's double-free check). (Pushed on the
+ * remote stack instead, such blocks waited for a later sample of the same class, and with the
+ * heap's usual policy, which keeps an empty current slab per class, a thread-churning program
+ * kept 13-20 MiB more at a 16 KiB period.) */
 AM_INTERNAL am_noinline void _am_prof_free_block(am_segment_t *seg, void *p) {
   pthread_mutex_lock(&am_g.prof_lock);
   am_heap_t *ph = atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed);
@@ -459,7 +474,17 @@ AM_INTERNAL am_noinline void _am_prof_free_block(am_segment_t *seg, void *p) {
   if (AM_CHECKS && !AM_SECURE && am_unlikely(b->mark == mark)) am_free_marked(slab, b);   /* aborts */
   am_slab_push(ph, slab, b);
   if (AM_CHECKS) b->mark = mark;
-  if (--slab->used == 0 || slab->state != AM_SLAB_AVAIL) _am_heap_free_slow(ph, slab);
+  if (--slab->used == 0 && (ph->current[slab->cls] != slab || am_class_size[slab->cls] > AM_SMALL_MAX)) {
+    /* An empty medium slab goes at once, current or not: sampled blocks are few and far
+     * between, and a kept slab per medium class (1 MiB) would hold its touched pages for them.
+     * A small class keeps its current slab (64 KiB), as a thread's heap does: releasing it too
+     * made slabs come and go with every sample. */
+    _am_heap_unlink_slab(ph, slab);
+    _am_segment_slab_free(ph, slab);
+    if ((++ph->purge_ticks & 63) == 0) _am_heap_tick(ph);
+  } else if (slab->used == 0 || slab->state != AM_SLAB_AVAIL) {
+    _am_heap_free_slow(ph, slab);
+  }
   pthread_mutex_unlock(&am_g.prof_lock);
 }
 
@@ -480,23 +505,37 @@ AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_realloc_large(am_segment_t *s
 
 /* ---- set-up and control ------------------------------------------------------------------- */
 
-/* Loads libunwind (build option prof_unwind=libunwind) when the profiler starts; without it
- * (not installed, a static program) stacks come from the frame-pointer walk. Called after
- * initialisation, outside every lock of the allocator: dlopen allocates. */
+/* Loads the unwinder of the build (meson option prof_unwind) when the profiler starts; without
+ * it (a static program) stacks come from the frame-pointer walk. Called after initialisation,
+ * outside every lock of the allocator: dlopen allocates. */
 static void am_prof_load_unwinder(void) {
   static _Atomic(int) tried;
-  if (!AM_PROF_LIBUNWIND || dlopen == NULL || dlsym == NULL) return;
+  if (AM_PROF_UNWINDER == 0 || dlopen == NULL || dlsym == NULL) return;
   if (atomic_exchange_explicit(&tried, 1, memory_order_relaxed) != 0) return;
   bool busy = am_prof_busy;
   am_prof_busy = true;                  /* (its allocations are not sampled) */
-  void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-  am_unw_backtrace_t f = h != NULL ? (am_unw_backtrace_t)dlsym(h, "unw_backtrace") : NULL;
-  if (f != NULL) {
-    void *probe[4];
-    f(probe, 4);                        /* (its first call sets up its caches) */
-    atomic_store_explicit(&am_unw_backtrace, f, memory_order_release);
-  } else if (am_option(AM_OPTION_VERBOSE)) {
-    _am_message("", "the heap profiler takes stacks by frame pointers: libunwind.so.8 is not there", NULL);
+  void *probe[4];
+  const char *lib = AM_PROF_UNWINDER == 1 ? "libgcc_s.so.1" : "libunwind.so.8";
+  void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+  if (h != NULL && AM_PROF_UNWINDER == 1) {
+    am_gcc_backtrace_t f = (am_gcc_backtrace_t)dlsym(h, "_Unwind_Backtrace");
+    am_gcc_getip = (am_gcc_getip_t)dlsym(h, "_Unwind_GetIP");
+    if (f != NULL && am_gcc_getip != NULL) {
+      am_gcc_walk_t w = {probe, 0, 4};
+      f(am_gcc_frame, &w);              /* (its first call sets up its tables) */
+      atomic_store_explicit(&am_gcc_backtrace, f, memory_order_release);
+      h = NULL;
+    }
+  } else if (h != NULL) {
+    am_unw_backtrace_t f = (am_unw_backtrace_t)dlsym(h, "unw_backtrace");
+    if (f != NULL) {
+      f(probe, 4);
+      atomic_store_explicit(&am_unw_backtrace, f, memory_order_release);
+      h = NULL;
+    }
+  }
+  if (h != NULL || (atomic_load(&am_gcc_backtrace) == NULL && atomic_load(&am_unw_backtrace) == NULL)) {
+    if (am_option(AM_OPTION_VERBOSE)) _am_message("", "the heap profiler takes stacks by frame pointers: no unwinder library", NULL);
   }
   am_prof_busy = busy;
 }

@@ -86,10 +86,11 @@
 #define AM_CHECKS 1
 #endif
 
-/* The heap profiler's stacks (prof.c): 1, libunwind loaded when the profiler starts (the
- * frame-pointer walk when it is missing); 0, only the frame-pointer walk (meson prof_unwind). */
-#ifndef AM_PROF_LIBUNWIND
-#define AM_PROF_LIBUNWIND 1
+/* The heap profiler's stacks (prof.c; meson option prof_unwind): 1, libgcc's unwinder; 2,
+ * libunwind (each loaded when the profiler starts; the frame-pointer walk when it is missing);
+ * 0, only the frame-pointer walk. */
+#ifndef AM_PROF_UNWINDER
+#define AM_PROF_UNWINDER 1
 #endif
 
 /* ---- layout constants ------------------------------------------------------------------- */
@@ -255,8 +256,7 @@ typedef struct am_segment_s {
   uint8_t empty_kept;                 /* owner: empty, kept mapped until empty_at + delay */
   uint8_t prof_sampled;               /* LARGE: the block is in the profiler's live set (set by
                                          the allocating thread before the pointer is returned,
-                                         cleared by the freeing one: prof.c); 2: a sampled
-                                         medium block, with its class's usable size */
+                                         cleared by the freeing one: prof.c) */
   uint8_t _pad2[4];
   uint64_t remote_full_seen;          /* lock: slots whose remote stack a purge pass found
                                          holding every block of the slab (reclaimed when the
