@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# prof-stacks.sh -- the heap profiler's two ways of taking stacks, side by side: libunwind (the
-# default build) and the frame-pointer walk (meson -Dprof_unwind=fp).
+# prof-stacks.sh -- the heap profiler's ways of taking stacks, side by side: auto (the default
+# build: libgcc's unwinder for a thread's first 24 samples, then libunwind's), libgcc's only,
+# libunwind's only, and the frame-pointer walk (meson -Dprof_unwind=...).
 #
 #   bench/prof-stacks.sh [RUNS]     (default 5 interleaved runs; medians)
 #
@@ -16,11 +17,11 @@ runs=${1:-5}
 out=$(mktemp -d /tmp/prof-stacks.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 
-for b in unwind fp; do
+builds=(auto libgcc libunwind fp)
+for b in "${builds[@]}"; do
   dir=build-stacks-$b
   if [ ! -f "$dir/build.ninja" ]; then
-    arg=libunwind; [ $b = fp ] && arg=fp
-    meson setup "$dir" --buildtype=release -Dtests=false -Dprof_unwind=$arg > /dev/null
+    meson setup "$dir" --buildtype=release -Dtests=false -Dprof_unwind=$b > /dev/null
   fi
   ninja -C "$dir" libamalloc.so libamalloc-api.a > /dev/null
 done
@@ -31,7 +32,7 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 echo "== instructions per malloc+free pair, profiler off (callgrind; 16, 64, 256 bytes)"
 if command -v valgrind >/dev/null && [ -e /usr/include/valgrind/callgrind.h ]; then
-  for b in unwind fp; do
+  for b in "${builds[@]}"; do
     cc -O2 -I include -I bench/micro -o "$out/icount-$b" bench/micro/icount.c bench/micro/alloctab.c \
       "build-stacks-$b/libamalloc-api.a" -lpthread -ldl
     tot=()
@@ -41,16 +42,16 @@ if command -v valgrind >/dev/null && [ -e /usr/include/valgrind/callgrind.h ]; t
         --callgrind-out-file="$out/cg/out" "$out/icount-$b" amalloc $n 64 > /dev/null 2>&1
       tot+=("$(awk '/^desc: Trigger: Client Request: size-/ { s = 1 } /^(totals|summary):/ { if (s) t = $2 } END { print t }' "$out"/cg/out.*)")
     done
-    awk -v b=$b -v a="${tot[0]}" -v c="${tot[1]}" 'BEGIN { printf "  %-7s %.2f\n", b, (c - a) / 100000 }'
+    awk -v b=$b -v a="${tot[0]}" -v c="${tot[1]}" 'BEGIN { printf "  %-9s %.2f\n", b, (c - a) / 100000 }'
   done
 else
   echo "  (valgrind missing)"
 fi
 
 echo "== one sample's cost (ns; every malloc sampled, 20 frames deep; median of $runs interleaved runs)"
-printf '  %-7s %-22s %10s %10s %10s\n' build program off sampled "per sample"
+printf '  %-9s %-22s %10s %10s %10s\n' build program off sampled "per sample"
 for r in $(seq "$runs"); do
-  for b in unwind fp; do
+  for b in "${builds[@]}"; do
     for p in fp nofp; do
       lib=$root/build-stacks-$b/libamalloc.so
       off=$(LD_PRELOAD=$lib "$out/capture-$p" 20 400000)
@@ -59,12 +60,12 @@ for r in $(seq "$runs"); do
     done
   done
 done
-for b in unwind fp; do
+for b in "${builds[@]}"; do
   for p in fp nofp; do
     off=$(median < "$out/off.$b.$p"); on=$(median < "$out/on.$b.$p")
     prog="frame pointers"; [ $p = nofp ] && prog="no frame pointers"
     awk -v b=$b -v p="$prog" -v off="$off" -v on="$on" \
-      'BEGIN { printf "  %-7s %-22s %10.1f %10.1f %10.1f\n", b, p, off, on, on - off }'
+      'BEGIN { printf "  %-9s %-22s %10.1f %10.1f %10.1f\n", b, p, off, on, on - off }'
   done
 done
 
@@ -73,7 +74,7 @@ frames() {  # frames PROFILE: stacks, mean and max frames
   awk '/^MAPPED_LIBRARIES:/ { exit } NR > 1 && /@/ { split($0, h, "@"); n = split(h[2], f, " "); s += n; c++; if (n > m) m = n }
        END { printf "%d stacks, %.1f frames on average, %d at most", c, (c ? s / c : 0), m }' "$1"
 }
-for b in unwind fp; do
+for b in "${builds[@]}"; do
   lib=$root/build-stacks-$b/libamalloc.so
   LD_PRELOAD=$lib AMALLOC_PROF_SAMPLE=64k AMALLOC_PROF_DUMP="$out/cap-$b" "$out/capture-fp" 20 100000 > /dev/null 2>&1
   echo "  $b, capture (frame pointers, 20 deep): $(frames "$out/cap-$b.0001.heap")"

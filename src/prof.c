@@ -12,19 +12,21 @@
  * of a class, finds nothing to do and re-arms. Large blocks (own mapping) draw E at each
  * allocation and are sampled when E < their size.
  *
- * Sampled blocks. A sampled small or medium block comes from the profiler's heap (am_g.prof_heap)
- * under prof_lock, not from the thread's: no thread owns that heap, so whichever thread frees
- * the block takes free's remote path (alloc.c am_free_generic), which sees the owner and removes
- * the block from the live set before pushing it on its slab's remote stack; the profiler's heap
- * collects those when it next allocates. The free fast path has no profiler test at all. A
- * sampled large block carries seg->prof_sampled, which the large free path tests.
+ * Sampled blocks. A sampled small or medium block comes from the profiler's heap
+ * (am_g.prof_heap) under prof_lock, not from the thread's: no thread owns that heap, so
+ * whichever thread frees the block takes free's remote path (alloc.c am_free_generic), which
+ * sees the owner and gives the block back to that heap under prof_lock (_am_prof_free_block).
+ * The free fast path has no profiler test at all. A sampled large block carries
+ * seg->prof_sampled, which the large free path tests.
  *
- * Stacks. libunwind's unw_backtrace (build option prof_unwind=libunwind, the default when
- * libunwind-dev is there) or a walk of the frame-pointer chain (prof_unwind=fp; the library is
- * then built with frame pointers), bounded to AM_PROF_DEPTH frames, taken before prof_lock and
- * with am_prof_busy set, so that an allocation the unwinder makes is served and never sampled.
- * The frames up to the outermost one in the allocator's API (internal.h AM_API_TEXT) are
- * dropped: frame 0 is the return address in the function that called malloc, new, realloc...
+ * Stacks. libgcc's _Unwind_Backtrace for a thread's first samples, then libunwind's
+ * unw_backtrace (the default; build option prof_unwind=libgcc or libunwind for one of them),
+ * each loaded when the profiler starts, or a walk of the frame-pointer chain (prof_unwind=fp,
+ * or no library; doc/heap-profiler.md compares them), bounded to
+ * AM_PROF_DEPTH frames, taken before prof_lock and with am_prof_busy set, so that an allocation
+ * the unwinder makes is served and never sampled. The frames up to the outermost one in the
+ * allocator's API (internal.h AM_API_TEXT) are dropped: frame 0 is the return address in the
+ * function that called malloc, new, realloc...
  * Addresses are written as they are, with /proc/self/maps after them: symbols are looked up
  * afterwards (amalloc-prof, google-pprof), not in the process; only the leak report at exit
  * names functions itself (from the objects' ELF symbol tables, without allocating).
@@ -58,12 +60,12 @@ static AM_TLS bool am_prof_busy;        /* this thread is taking a sample */
 static AM_TLS uint64_t am_prof_rng;     /* this thread's random state (0: not seeded) */
 static AM_TLS uintptr_t am_prof_stack_hi;   /* the top of this thread's stack (0: not known) */
 
-/* The unwinder, loaded RTLD_LOCAL when the profiler starts (am_prof_load_unwinder), so that a
- * program that does not profile never loads one and its symbols stay out of the program's
- * scope: AM_PROF_UNWINDER 1, libgcc's _Unwind_Backtrace (libgcc_s.so.1, already in every C++
- * program); 2, libunwind's unw_backtrace (libunwind.so.8). Written once, before prof_period
- * turns sampling on; NULL: the frame-pointer walk (AM_PROF_UNWINDER 0, or no library). dlopen
- * is a weak reference, so that a fully static program links without it. */
+/* The unwinders, loaded RTLD_LOCAL when the profiler starts (am_prof_load_unwinder), so that a
+ * program that does not profile never loads one and their symbols stay out of the program's
+ * scope: libgcc's _Unwind_Backtrace (libgcc_s.so.1, already in every C++ program) and
+ * libunwind's unw_backtrace (libunwind.so.8), as AM_PROF_UNWINDER says (types.h). Written once,
+ * before prof_period turns sampling on; both NULL: the frame-pointer walk. dlopen is a weak
+ * reference, so that a fully static program links without it. */
 typedef int (*am_unw_backtrace_t)(void **, int);
 typedef int (*am_gcc_trace_fn)(void *ctx, void *arg);
 typedef int (*am_gcc_backtrace_t)(am_gcc_trace_fn fn, void *arg);
@@ -71,6 +73,13 @@ typedef uintptr_t (*am_gcc_getip_t)(void *ctx);
 static _Atomic(am_unw_backtrace_t) am_unw_backtrace;
 static _Atomic(am_gcc_backtrace_t) am_gcc_backtrace;
 static am_gcc_getip_t am_gcc_getip;     /* (written before am_gcc_backtrace) */
+/* AM_PROF_UNWINDER 3: a thread's first AM_PROF_UNW_AFTER samples take libgcc's unwinder, later
+ * ones libunwind's. libunwind walks a stack 15 x faster once warm (0.47 against 7.3 us for 25
+ * frames: bench/prof-stacks.sh), but sets up a 256 KiB cache in each thread at its first walk
+ * (64 page faults, about 175 us): a program that starts a thread per few hundred allocations
+ * took 3.2 x its time. 24 libgcc walks cost about what that set-up does. */
+#define AM_PROF_UNW_AFTER 24
+static AM_TLS uint32_t am_prof_thread_samples;
 extern void *dlopen(const char *, int) __attribute__((weak));
 extern void *dlsym(void *, const char *) __attribute__((weak));
 
@@ -340,12 +349,13 @@ static AM_API_TEXT am_noinline size_t am_prof_backtrace(uintptr_t *out) {
   am_gcc_backtrace_t gcc = atomic_load_explicit(&am_gcc_backtrace, memory_order_acquire);
   am_unw_backtrace_t unw = atomic_load_explicit(&am_unw_backtrace, memory_order_acquire);
   int n;
-  if (gcc != NULL) {
+  if (unw != NULL && (gcc == NULL || am_prof_thread_samples >= AM_PROF_UNW_AFTER)) {
+    n = unw(raw, max);
+  } else if (gcc != NULL) {
+    am_prof_thread_samples++;
     am_gcc_walk_t w = {raw, 0, max};
     gcc(am_gcc_frame, &w);
     n = w.n;
-  } else if (unw != NULL) {
-    n = unw(raw, max);
   } else {
     n = am_prof_fp_walk(raw, max);
   }
@@ -513,30 +523,26 @@ static void am_prof_load_unwinder(void) {
   if (AM_PROF_UNWINDER == 0 || dlopen == NULL || dlsym == NULL) return;
   if (atomic_exchange_explicit(&tried, 1, memory_order_relaxed) != 0) return;
   bool busy = am_prof_busy;
-  am_prof_busy = true;                  /* (its allocations are not sampled) */
+  am_prof_busy = true;                  /* (their allocations are not sampled) */
   void *probe[4];
-  const char *lib = AM_PROF_UNWINDER == 1 ? "libgcc_s.so.1" : "libunwind.so.8";
-  void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
-  if (h != NULL && AM_PROF_UNWINDER == 1) {
-    am_gcc_backtrace_t f = (am_gcc_backtrace_t)dlsym(h, "_Unwind_Backtrace");
-    am_gcc_getip = (am_gcc_getip_t)dlsym(h, "_Unwind_GetIP");
+  if (AM_PROF_UNWINDER & 1) {
+    void *h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
+    am_gcc_backtrace_t f = h != NULL ? (am_gcc_backtrace_t)dlsym(h, "_Unwind_Backtrace") : NULL;
+    am_gcc_getip = h != NULL ? (am_gcc_getip_t)dlsym(h, "_Unwind_GetIP") : NULL;
     if (f != NULL && am_gcc_getip != NULL) {
       am_gcc_walk_t w = {probe, 0, 4};
       f(am_gcc_frame, &w);              /* (its first call sets up its tables) */
       atomic_store_explicit(&am_gcc_backtrace, f, memory_order_release);
-      h = NULL;
-    }
-  } else if (h != NULL) {
-    am_unw_backtrace_t f = (am_unw_backtrace_t)dlsym(h, "unw_backtrace");
-    if (f != NULL) {
-      f(probe, 4);
-      atomic_store_explicit(&am_unw_backtrace, f, memory_order_release);
-      h = NULL;
     }
   }
-  if (h != NULL || (atomic_load(&am_gcc_backtrace) == NULL && atomic_load(&am_unw_backtrace) == NULL)) {
-    if (am_option(AM_OPTION_VERBOSE)) _am_message("", "the heap profiler takes stacks by frame pointers: no unwinder library", NULL);
+  if (AM_PROF_UNWINDER & 2) {
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    am_unw_backtrace_t f = h != NULL ? (am_unw_backtrace_t)dlsym(h, "unw_backtrace") : NULL;
+    if (f != NULL) atomic_store_explicit(&am_unw_backtrace, f, memory_order_release);
   }
+  if (atomic_load(&am_gcc_backtrace) == NULL && atomic_load(&am_unw_backtrace) == NULL &&
+      am_option(AM_OPTION_VERBOSE))
+    _am_message("", "the heap profiler takes stacks by frame pointers: no unwinder library", NULL);
   am_prof_busy = busy;
 }
 

@@ -86,11 +86,12 @@
 #define AM_CHECKS 1
 #endif
 
-/* The heap profiler's stacks (prof.c; meson option prof_unwind): 1, libgcc's unwinder; 2,
- * libunwind (each loaded when the profiler starts; the frame-pointer walk when it is missing);
- * 0, only the frame-pointer walk. */
+/* The heap profiler's stacks (prof.c; meson option prof_unwind): 3, libgcc's unwinder for a
+ * thread's first samples, then libunwind's; 1, libgcc's only; 2, libunwind's only (each loaded
+ * when the profiler starts; the frame-pointer walk when none is there); 0, only the
+ * frame-pointer walk. */
 #ifndef AM_PROF_UNWINDER
-#define AM_PROF_UNWINDER 1
+#define AM_PROF_UNWINDER 3
 #endif
 
 /* ---- layout constants ------------------------------------------------------------------- */

@@ -57,7 +57,7 @@ check_cmd clang clang
 check_cmd llvm-symbolizer llvm
 check_cmd timeout coreutils
 # the heap profiler's tests: pprof reads its profiles (--svg needs graphviz's dot), amalloc-prof
-# symbolises with binutils' addr2line, stacks come from libunwind
+# symbolises with binutils' addr2line
 check_cmd google-pprof google-perftools
 check_cmd dot graphviz
 check_cmd addr2line binutils
@@ -66,7 +66,7 @@ check_cmd addr2line binutils
 if command -v dpkg >/dev/null 2>&1; then
   dpkg -s libc6-dev >/dev/null 2>&1 || missing+=(libc6-dev)
   dpkg -s libclang-rt-dev >/dev/null 2>&1 || missing+=(libclang-rt-dev)   # libFuzzer
-  dpkg -s libunwind8 >/dev/null 2>&1 || missing+=(libunwind8)             # the profiler's stacks
+  dpkg -s libunwind8 >/dev/null 2>&1 || missing+=(libunwind8)   # the profiler's faster unwinder
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "missing: ${missing[*]}"
