@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build-bench}
 [ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release -Dtests=false > /dev/null
-ninja -C "$build" libamalloc.so amalloc-run amalloc-prof > /dev/null
+ninja -C "$build" libamalloc.so > /dev/null
 tmp=$(mktemp -d /tmp/flamegraph.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 "$build/amalloc-run" --prof="$tmp/exit" /usr/bin/python3 bench/prof/pyheap.py "$tmp/py.heap" 2> /dev/null
