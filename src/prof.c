@@ -169,11 +169,11 @@ static uint64_t am_prof_hash(const uintptr_t *frames, size_t depth) {
 
 static size_t am_prof_bytes(size_t n) { return am_align_up(n, am_g.page_size); }
 
-/* A table of `cap` entries of `size` bytes grown to twice as many (1024 at first): the entries
+/* A table of `cap` entries of `size` bytes grown to twice as many (64 at first): the entries
  * move to their slots (slot(entry, cap); NULL: an empty one, which is all zero) by linear
  * probing. Returns false when there is no memory (the table is unchanged). */
 static bool am_prof_grow(void **table, size_t *cap, size_t size, size_t (*slot)(const void *entry, size_t cap)) {
-  size_t n = *cap ? *cap * 2 : 1024;
+  size_t n = *cap ? *cap * 2 : 64;   /* (small at first: a program with few stacks touches few pages) */
   uint8_t *t = _am_os_map(am_prof_bytes(n * size)), *old = *table;
   if (t == NULL) return false;
   for (size_t i = 0; i < *cap; i++) {
@@ -190,8 +190,26 @@ static bool am_prof_grow(void **table, size_t *cap, size_t size, size_t (*slot)(
 }
 
 static size_t am_prof_stack_slot(const void *entry, size_t cap) {
-  uint64_t h = ((const am_prof_stack_t *)entry)->hash;
-  return h == 0 ? SIZE_MAX : (size_t)(h & (cap - 1));
+  uint32_t id = *(const uint32_t *)entry;
+  return id == 0 ? SIZE_MAX : (size_t)(am_g.prof.stacks[id - 1].hash & (cap - 1));
+}
+
+/* An array of `cap` entries of `size` bytes, `used` of them in use, made room for at least
+ * `need` (`first` at first), the entries where they were. Returns false when there is no
+ * memory (the array is unchanged). */
+static bool am_prof_extend(void **array, size_t *cap, size_t used, size_t need, size_t size, size_t first) {
+  if (need <= *cap) return true;
+  size_t n = *cap ? *cap * 2 : first;
+  while (n < need) n *= 2;
+  void *t = _am_os_map(am_prof_bytes(n * size));
+  if (t == NULL) return false;
+  if (*array != NULL) {
+    memcpy(t, *array, used * size);
+    _am_os_free(*array, am_prof_bytes(*cap * size));
+  }
+  *array = t;
+  *cap = n;
+  return true;
 }
 
 /* Blocks of one entry have sizes within 1/8 of each other: the scale of a line, which comes
@@ -208,30 +226,26 @@ static uint64_t am_prof_size_key(size_t size) {
 static size_t am_prof_stack_find(am_prof_state_t *st, const uintptr_t *frames, size_t depth, size_t size) {
   uint64_t fh = am_prof_hash(frames, depth), key = am_prof_size_key(size);
   uint64_t h = _am_mix64(fh ^ key) | 1;
-  if ((st->stack_count + 1) * 2 > st->stack_cap &&
-      !am_prof_grow((void **)&st->stacks, &st->stack_cap, sizeof(*st->stacks), am_prof_stack_slot))
+  if ((st->stack_count + 1) * 2 > st->slot_cap &&
+      !am_prof_grow((void **)&st->stack_slots, &st->slot_cap, sizeof(*st->stack_slots), am_prof_stack_slot))
     return SIZE_MAX;
-  size_t j = h & (st->stack_cap - 1);
-  for (;; j = (j + 1) & (st->stack_cap - 1)) {
-    am_prof_stack_t *s = &st->stacks[j];
-    if (s->hash == 0) break;
+  size_t j = h & (st->slot_cap - 1);
+  for (;; j = (j + 1) & (st->slot_cap - 1)) {
+    uint32_t id = st->stack_slots[j];
+    if (id == 0) break;
+    am_prof_stack_t *s = &st->stacks[id - 1];
     if (s->hash == h && s->size_key == key && s->depth == depth &&
         memcmp(&st->frames[s->frames], frames, depth * sizeof(*frames)) == 0)
-      return j;
+      return id - 1;
   }
-  if (st->frame_count + depth > st->frame_cap) {
-    size_t cap = st->frame_cap ? st->frame_cap * 2 : 16384;
-    while (cap < st->frame_count + depth) cap *= 2;
-    uintptr_t *f = _am_os_map(am_prof_bytes(cap * sizeof(*f)));
-    if (f == NULL) return SIZE_MAX;
-    if (st->frames != NULL) {
-      memcpy(f, st->frames, st->frame_count * sizeof(*f));
-      _am_os_free(st->frames, am_prof_bytes(st->frame_cap * sizeof(*f)));
-    }
-    st->frames = f;
-    st->frame_cap = cap;
-  }
-  am_prof_stack_t *s = &st->stacks[j];
+  if (st->stack_count >= UINT32_MAX - 1 ||
+      !am_prof_extend((void **)&st->stacks, &st->stack_cap, st->stack_count, st->stack_count + 1,
+                      sizeof(*st->stacks), 64) ||
+      !am_prof_extend((void **)&st->frames, &st->frame_cap, st->frame_count, st->frame_count + depth,
+                      sizeof(*st->frames), 1024))
+    return SIZE_MAX;
+  size_t index = st->stack_count++;
+  am_prof_stack_t *s = &st->stacks[index];
   memset(s, 0, sizeof(*s));
   s->hash = h;
   s->frames_hash = fh;
@@ -240,8 +254,8 @@ static size_t am_prof_stack_find(am_prof_state_t *st, const uintptr_t *frames, s
   s->frames = (uint32_t)st->frame_count;
   memcpy(&st->frames[st->frame_count], frames, depth * sizeof(*frames));
   st->frame_count += depth;
-  st->stack_count++;
-  return j;
+  st->stack_slots[j] = (uint32_t)(index + 1);
+  return index;
 }
 
 static size_t am_prof_rec_slot(uintptr_t addr, size_t cap) { return (size_t)(_am_mix64(addr) & (cap - 1)); }
@@ -329,6 +343,21 @@ static AM_API_TEXT am_noinline int am_prof_fp_walk(void **out, int max) {
   return n;
 }
 
+/* Loads libunwind (once; outside every lock of the allocator: dlopen allocates, which
+ * am_prof_busy keeps from being sampled). With AM_PROF_UNWINDER 3 only when a thread has taken
+ * AM_PROF_UNW_AFTER samples: a program that samples little never maps it (about 200 KiB of
+ * RSS with liblzma). */
+static void am_prof_load_libunwind(void) {
+  static _Atomic(int) tried;
+  if (dlopen == NULL || dlsym == NULL || atomic_exchange_explicit(&tried, 1, memory_order_relaxed) != 0) return;
+  bool busy = am_prof_busy;
+  am_prof_busy = true;
+  void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+  am_unw_backtrace_t f = h != NULL ? (am_unw_backtrace_t)dlsym(h, "unw_backtrace") : NULL;
+  if (f != NULL) atomic_store_explicit(&am_unw_backtrace, f, memory_order_release);
+  am_prof_busy = busy;
+}
+
 /* _Unwind_Backtrace's callback: one frame's address. */
 typedef struct {
   void **out;
@@ -349,6 +378,11 @@ static AM_API_TEXT am_noinline size_t am_prof_backtrace(uintptr_t *out) {
   am_gcc_backtrace_t gcc = atomic_load_explicit(&am_gcc_backtrace, memory_order_acquire);
   am_unw_backtrace_t unw = atomic_load_explicit(&am_unw_backtrace, memory_order_acquire);
   int n;
+  if (AM_PROF_UNWINDER == 3 && am_unlikely(unw == NULL) && gcc != NULL &&
+      am_prof_thread_samples >= AM_PROF_UNW_AFTER) {
+    am_prof_load_libunwind();           /* (a thread took its 24th sample: now it is worth it) */
+    unw = atomic_load_explicit(&am_unw_backtrace, memory_order_acquire);
+  }
   if (unw != NULL && (gcc == NULL || am_prof_thread_samples >= AM_PROF_UNW_AFTER)) {
     n = unw(raw, max);
   } else if (gcc != NULL) {
@@ -535,11 +569,10 @@ static void am_prof_load_unwinder(void) {
       atomic_store_explicit(&am_gcc_backtrace, f, memory_order_release);
     }
   }
-  if (AM_PROF_UNWINDER & 2) {
-    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    am_unw_backtrace_t f = h != NULL ? (am_unw_backtrace_t)dlsym(h, "unw_backtrace") : NULL;
-    if (f != NULL) atomic_store_explicit(&am_unw_backtrace, f, memory_order_release);
-  }
+  /* (AM_PROF_UNWINDER 3: libunwind when a thread has taken enough samples to need it, or now
+   * when libgcc's is not there) */
+  if (AM_PROF_UNWINDER == 2 || (AM_PROF_UNWINDER == 3 && atomic_load(&am_gcc_backtrace) == NULL))
+    am_prof_load_libunwind();
   if (atomic_load(&am_gcc_backtrace) == NULL && atomic_load(&am_unw_backtrace) == NULL &&
       am_option(AM_OPTION_VERBOSE))
     _am_message("", "the heap profiler takes stacks by frame pointers: no unwinder library", NULL);
@@ -614,7 +647,7 @@ AM_EXPORT int am_prof_reset(void) {
   am_prof_state_t *st = &am_g.prof;
   if (st->recs != NULL) memset(st->recs, 0, st->rec_cap * sizeof(*st->recs));
   st->rec_count = 0;
-  for (size_t i = 0; i < st->stack_cap; i++) {
+  for (size_t i = 0; i < st->stack_count; i++) {
     am_prof_stack_t *s = &st->stacks[i];
     s->live_count = s->live_bytes = s->alloc_count = s->alloc_bytes = 0;
   }
@@ -697,7 +730,7 @@ static void am_out_file(am_out_t *o, const char *path) {
 static void am_prof_write(am_out_t *o) {
   am_prof_state_t *st = &am_g.prof;
   uint64_t lc = 0, lb = 0, ac = 0, ab = 0;
-  for (size_t i = 0; i < st->stack_cap; i++) {
+  for (size_t i = 0; i < st->stack_count; i++) {
     const am_prof_stack_t *s = &st->stacks[i];
     lc += s->live_count;
     lb += s->live_bytes;
@@ -717,9 +750,9 @@ static void am_prof_write(am_out_t *o) {
   am_out_str(o, "] @ heap_v2/");
   am_out_dec(o, (uint64_t)period, 0);
   am_out_str(o, "\n");
-  for (size_t i = 0; i < st->stack_cap; i++) {
+  for (size_t i = 0; i < st->stack_count; i++) {
     const am_prof_stack_t *s = &st->stacks[i];
-    if (s->hash == 0 || s->alloc_count == 0) continue;
+    if (s->alloc_count == 0) continue;
     am_out_dec(o, s->live_count, 6);
     am_out_str(o, ": ");
     am_out_dec(o, s->live_bytes, 8);
@@ -961,9 +994,9 @@ static void am_prof_leak_report(void) {
   double total_bytes = 0, total_count = 0;
   uint64_t samples = 0;
   for (size_t j = 0; j < cap && g != NULL; j++) g[j].entry = SIZE_MAX;
-  for (size_t i = 0; i < st->stack_cap && g != NULL; i++) {
+  for (size_t i = 0; i < st->stack_count && g != NULL; i++) {
     const am_prof_stack_t *s = &st->stacks[i];
-    if (s->hash == 0 || s->live_count == 0) continue;
+    if (s->live_count == 0) continue;
     double k = am_prof_scale((double)s->live_bytes / (double)s->live_count, period);
     size_t j = s->frames_hash & (cap - 1);
     for (; g[j].entry != SIZE_MAX; j = (j + 1) & (cap - 1)) {

@@ -531,7 +531,10 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
    * cache by 35 MiB): they go back now. Younger ones stay, for programs that free and
    * allocate large blocks in turn. */
   if (dirty_free == 0) {
-    _am_purge_fresh(kind, (size_t)1 << seg->slab_shift);
+    /* (the profiler's heap takes and gives back slabs with its samples: not the program's want
+     * of memory, which is what a regretted purge means) */
+    if (heap != atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed))
+      _am_purge_fresh(kind, (size_t)1 << seg->slab_shift);
     if (atomic_load_explicit(&am_g.large_cache_count, memory_order_relaxed) != 0)
       _am_large_cache_evict_idle();
   }

@@ -372,7 +372,7 @@ typedef struct am_heap_s {
 
 /* The heap profiler's tables (prof.c; under am_g.prof_lock, in memory mapped for them). */
 typedef struct {
-  uint64_t hash;                        /* of the frames and size_key; 0: an empty slot */
+  uint64_t hash;                        /* of the frames and size_key */
   uint64_t frames_hash;                 /* of the frames alone (the leak report groups by it) */
   uint64_t size_key;                    /* the blocks' size (large ones: its top 4 bits): one
                                            entry per stack and size, so that each line of a
@@ -391,8 +391,11 @@ typedef struct {
 } am_prof_rec_t;
 
 typedef struct am_prof_state_s {
-  am_prof_stack_t *stacks;
-  size_t stack_cap, stack_count;        /* cap: a power of two (0: none mapped yet) */
+  am_prof_stack_t *stacks;              /* every entry, in the order they came (an entry's index
+                                           never changes: live records refer to it) */
+  size_t stack_cap, stack_count;
+  uint32_t *stack_slots;                /* the entries by hash: index + 1 (0: an empty slot) */
+  size_t slot_cap;                      /* a power of two (0: none mapped yet) */
   uintptr_t *frames;
   size_t frame_cap, frame_count;
   am_prof_rec_t *recs;
