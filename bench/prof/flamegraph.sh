@@ -10,6 +10,8 @@ build=${1:-build-bench}
 ninja -C "$build" libamalloc.so > /dev/null
 tmp=$(mktemp -d /tmp/flamegraph.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
-"$build/amalloc-run" --prof="$tmp/exit" /usr/bin/python3 bench/prof/pyheap.py "$tmp/py.heap" 2> /dev/null
+# PYTHONMALLOC=malloc: python3 takes its small objects from malloc too (by default they come
+# from its own mmap arenas, which no malloc-level profiler sees)
+PYTHONMALLOC=malloc "$build/amalloc-run" --prof="$tmp/exit" /usr/bin/python3 bench/prof/pyheap.py "$tmp/py.heap" 2> /dev/null
 "$build/amalloc-prof" -n 10 --svg doc/flame-python.svg "$tmp/py.heap"
 echo "written: doc/flame-python.svg"
