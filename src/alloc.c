@@ -3,13 +3,15 @@
  * The fast paths, as x86-64 executes them (gcc 12 -O2; objdump of libamalloc.so; the default
  * build, with the misuse checks):
  *
- *   am_malloc, up to 1 KiB, 17 instructions: the size test (2); the thread's heap (2: the
+ *   am_malloc, up to 1 KiB, 18 instructions: the size test (2); the thread's heap (2: the
  *   initial-exec TLS offset from the GOT, then the %fs load); (size + 15) >> 4 (2); the heap's
  *   direct[] entry, which points at the class's current[] slot (1), the current slab (1), its
- *   free list head (1) and its test (2); the counter of the class, at a fixed distance from
- *   that slot (1); the pop (2); the mark cleared (1: the double-free check needs it); used++
- *   (1); ret. No class table, no stack frame; an empty list is a tail call to
- *   am_heap_malloc_miss (_am_heap_malloc_generic, heap.c).
+ *   free list head (1) and its test (2); the pop (2); the mark cleared (1: the double-free
+ *   check needs it); used++ (1); the class's countdown to the heap profiler's next sample,
+ *   which is also its allocation counter, at a fixed distance from that slot, and its branch
+ *   (2: prof.c); ret. No class table, no stack frame; an empty list is a tail call to
+ *   am_heap_malloc_miss (_am_heap_malloc_generic, heap.c), a sample one to
+ *   _am_prof_malloc_taken.
  *
  *   am_free, 25 instructions: the segment (2: p - 1, masked); the thread's am_tls_seg, the
  *   segment it owns and freed into last (2: TLS offset, compare with %fs) and the branch (1):
@@ -30,7 +32,7 @@
  *   am_free_local; the valgrind build wraps these functions (valgrind.c).
  *
  * mimalloc 2.0 (Debian) executes 16 (malloc) and 26 (free) in the same loop, without any
- * of the three checks (bench/micro/icount.c: 57 per pair for amalloc, 57.75 for mimalloc, the
+ * of the three checks (bench/micro/icount.c: 58 per pair for amalloc, 57.75 for mimalloc, the
  * loop's 15 included).
  */
 #include "internal.h"

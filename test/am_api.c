@@ -228,6 +228,10 @@ static size_t rc_live(size_t size) {
 }
 
 static void rc_round(bool local_half) {
+  /* With the heap profiler on (am_api-tsan-prof), a sampled block leaves its class's live count
+   * when it is freed, not when its owner collects it, and the profiler's heap holds slabs of its
+   * own: the exact counts below do not apply (the contents checks do). */
+  bool exact = getenv("AMALLOC_PROF") == NULL;
   size_t live0 = rc_live(RC_SIZE);
   rc_nremote = 0;
   for (size_t i = 0; i < RC_N; i++) {
@@ -235,7 +239,7 @@ static void rc_round(bool local_half) {
     CHECK(b != NULL);
     rc_remote[rc_nremote++] = b;
   }
-  CHECK_EQ(rc_live(RC_SIZE), live0 + RC_N);
+  if (exact) CHECK_EQ(rc_live(RC_SIZE), live0 + RC_N);
   /* with local_half, every other block goes back on its slab's own free list first; the other
    * thread frees the rest */
   if (local_half) {
@@ -251,7 +255,7 @@ static void rc_round(bool local_half) {
   CHECK_EQ(pthread_create(&t, NULL, rc_free_thread, NULL), 0);
   pthread_join(t, NULL);
   /* not collected yet: the remotely freed blocks still count as live */
-  CHECK_EQ(rc_live(RC_SIZE), live0 + nrest);
+  if (exact) CHECK_EQ(rc_live(RC_SIZE), live0 + nrest);
   /* allocating the class again collects them through malloc's slow path */
   static unsigned char *again[2 * RC_N];
   for (size_t i = 0; i < 2 * RC_N; i++) {
@@ -261,17 +265,19 @@ static void rc_round(bool local_half) {
   }
   /* (malloc_trim collects what malloc did not need to; a second call finds nothing left) */
   am_malloc_trim(0);
-  CHECK_EQ(am_malloc_trim(0), 0);
-  CHECK_EQ(rc_live(RC_SIZE), live0 + 2 * RC_N);
+  if (exact) CHECK_EQ(am_malloc_trim(0), 0);
+  if (exact) CHECK_EQ(rc_live(RC_SIZE), live0 + 2 * RC_N);
   for (size_t i = 0; i < 2 * RC_N; i++) {
     size_t bad = 0;
     for (size_t k = 0; k < RC_SIZE; k++) bad += again[i][k] != (unsigned char)((i % 251) + 1);
     CHECK_EQ(bad, 0);      /* an overlap with another live block would have overwritten it */
     am_free(again[i]);
   }
-  CHECK_EQ(am_malloc_trim(0), 1);      /* 2 * RC_N blocks' slabs are empty now */
-  CHECK_EQ(am_malloc_trim(0), 0);
-  CHECK_EQ(rc_live(RC_SIZE), live0);
+  if (exact) {
+    CHECK_EQ(am_malloc_trim(0), 1);    /* 2 * RC_N blocks' slabs are empty now */
+    CHECK_EQ(am_malloc_trim(0), 0);
+    CHECK_EQ(rc_live(RC_SIZE), live0);
+  }
 }
 
 static void test_remote_counts(void) {
