@@ -434,20 +434,25 @@ static AM_API_TEXT am_noinline void *am_prof_sample_block(size_t cls) {
   return p;
 }
 
+/* Class cls of `heap` (the calling thread's) counted down to its next sample: re-armed, and
+ * when sampling is on, the sample taken: a block of the profiler's heap, or NULL (the caller
+ * serves the request from its own heap). */
+static AM_API_TEXT am_noinline void *am_prof_expired(am_heap_t *heap, size_t cls) {
+  long period = atomic_load_explicit(&am_g.prof_period, memory_order_relaxed);
+  am_prof_arm(heap, cls, period);
+  if (period <= 0 || am_prof_busy) return NULL;
+  void *p = am_prof_sample_block(cls);
+  if (p != NULL) heap->stat_mallocs[cls]--;   /* (the profiler's heap counted it) */
+  return p;
+}
+
 /* malloc's countdown of class `*current` went below 0 (alloc.c am_heap_malloc_direct, internal.h
  * am_slab_pop): re-arm it, and serve the request from the profiler's heap when sampling is on,
  * else from the heap's current slab, which has a free block (the callers saw it). */
 AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_malloc_small(am_heap_t *heap, am_slab_t **current) {
   size_t cls = (size_t)(current - heap->current);
-  long period = atomic_load_explicit(&am_g.prof_period, memory_order_relaxed);
-  am_prof_arm(heap, cls, period);
-  if (period > 0 && !am_prof_busy) {
-    void *p = am_prof_sample_block(cls);
-    if (p != NULL) {
-      heap->stat_mallocs[cls]--;        /* (the profiler's heap counted it) */
-      return p;
-    }
-  }
+  void *p = am_prof_expired(heap, cls);
+  if (p != NULL) return p;
   am_slab_t *slab = *current;
   am_block_t *b = slab->free;
   if (am_likely(b != NULL)) return am_slab_take(heap, slab, b);
@@ -460,21 +465,14 @@ AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_malloc_small(am_heap_t *heap,
  * goes back on its slab's free list as it was (the pop undone). */
 AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_malloc_taken(am_heap_t *heap, am_slab_t **current, void *p) {
   size_t cls = (size_t)(current - heap->current);
-  long period = atomic_load_explicit(&am_g.prof_period, memory_order_relaxed);
-  am_prof_arm(heap, cls, period);
-  if (period > 0 && !am_prof_busy) {
-    void *q = am_prof_sample_block(cls);
-    if (q != NULL) {
-      heap->stat_mallocs[cls]--;        /* (the profiler's heap counted it) */
-      am_slab_t *slab = *current;       /* (p's: the pop left it current) */
-      am_block_t *b = p;
-      am_slab_push(heap, slab, b);
-      if (AM_CHECKS) b->mark = am_block_mark(slab, b);
-      slab->used--;
-      return q;
-    }
-  }
-  return p;
+  void *q = am_prof_expired(heap, cls);
+  if (q == NULL) return p;
+  am_slab_t *slab = *current;           /* (p's: the pop left it current) */
+  am_block_t *b = p;
+  am_slab_push(heap, slab, b);
+  if (AM_CHECKS) b->mark = am_block_mark(slab, b);
+  slab->used--;
+  return q;
 }
 
 /* A large block just allocated (internal.h am_prof_large_hook): sampled when an exponential
