@@ -70,9 +70,9 @@ typedef int (*am_unw_backtrace_t)(void **, int);
 typedef int (*am_gcc_trace_fn)(void *ctx, void *arg);
 typedef int (*am_gcc_backtrace_t)(am_gcc_trace_fn fn, void *arg);
 typedef uintptr_t (*am_gcc_getip_t)(void *ctx);
-static _Atomic(am_unw_backtrace_t) am_unw_backtrace;
-static _Atomic(am_gcc_backtrace_t) am_gcc_backtrace;
-static am_gcc_getip_t am_gcc_getip;     /* (written before am_gcc_backtrace) */
+/* (the three function pointers are in am_g: types.h prof_unw, prof_gcc, prof_gcc_getip) */
+#define am_unw_backtrace_load() ((am_unw_backtrace_t)atomic_load_explicit(&am_g.prof_unw, memory_order_acquire))
+#define am_gcc_backtrace_load() ((am_gcc_backtrace_t)atomic_load_explicit(&am_g.prof_gcc, memory_order_acquire))
 /* AM_PROF_UNWINDER 3: a thread's first AM_PROF_UNW_AFTER samples take libgcc's unwinder, later
  * ones libunwind's. libunwind walks a stack 15 x faster once warm (0.47 against 7.3 us for 25
  * frames: bench/prof-stacks.sh), but sets up a 256 KiB cache in each thread at its first walk
@@ -348,13 +348,13 @@ static AM_API_TEXT am_noinline int am_prof_fp_walk(void **out, int max) {
  * AM_PROF_UNW_AFTER samples: a program that samples little never maps it (about 200 KiB of
  * RSS with liblzma). */
 static void am_prof_load_libunwind(void) {
-  static _Atomic(int) tried;
-  if (dlopen == NULL || dlsym == NULL || atomic_exchange_explicit(&tried, 1, memory_order_relaxed) != 0) return;
+  if (dlopen == NULL || dlsym == NULL || atomic_exchange_explicit(&am_g.prof_unw_tried, 1, memory_order_relaxed) != 0)
+    return;
   bool busy = am_prof_busy;
   am_prof_busy = true;
   void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
   am_unw_backtrace_t f = h != NULL ? (am_unw_backtrace_t)dlsym(h, "unw_backtrace") : NULL;
-  if (f != NULL) atomic_store_explicit(&am_unw_backtrace, f, memory_order_release);
+  if (f != NULL) atomic_store_explicit(&am_g.prof_unw, (void *)f, memory_order_release);
   am_prof_busy = busy;
 }
 
@@ -365,7 +365,7 @@ typedef struct {
 } am_gcc_walk_t;
 static int am_gcc_frame(void *ctx, void *arg) {
   am_gcc_walk_t *w = arg;
-  uintptr_t ip = am_gcc_getip(ctx);
+  uintptr_t ip = ((am_gcc_getip_t)am_g.prof_gcc_getip)(ctx);
   if (ip == 0 || w->n == w->max) return 5;   /* _URC_END_OF_STACK: stop */
   w->out[w->n++] = (void *)ip;
   return 0;                                   /* _URC_NO_REASON: go on */
@@ -375,13 +375,13 @@ static int am_gcc_frame(void *ctx, void *arg) {
 static AM_API_TEXT am_noinline size_t am_prof_backtrace(uintptr_t *out) {
   void *raw[AM_PROF_DEPTH + AM_PROF_SKIP_MAX];
   int max = AM_PROF_DEPTH + AM_PROF_SKIP_MAX;
-  am_gcc_backtrace_t gcc = atomic_load_explicit(&am_gcc_backtrace, memory_order_acquire);
-  am_unw_backtrace_t unw = atomic_load_explicit(&am_unw_backtrace, memory_order_acquire);
+  am_gcc_backtrace_t gcc = am_gcc_backtrace_load();
+  am_unw_backtrace_t unw = am_unw_backtrace_load();
   int n;
   if (AM_PROF_UNWINDER == 3 && am_unlikely(unw == NULL) && gcc != NULL &&
       am_prof_thread_samples >= AM_PROF_UNW_AFTER) {
     am_prof_load_libunwind();           /* (a thread took its 24th sample: now it is worth it) */
-    unw = atomic_load_explicit(&am_unw_backtrace, memory_order_acquire);
+    unw = am_unw_backtrace_load();
   }
   if (unw != NULL && (gcc == NULL || am_prof_thread_samples >= AM_PROF_UNW_AFTER)) {
     n = unw(raw, max);
@@ -551,27 +551,26 @@ AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_realloc_large(am_segment_t *s
  * it (a static program) stacks come from the frame-pointer walk. Called after initialisation,
  * outside every lock of the allocator: dlopen allocates. */
 static void am_prof_load_unwinder(void) {
-  static _Atomic(int) tried;
   if (AM_PROF_UNWINDER == 0 || dlopen == NULL || dlsym == NULL) return;
-  if (atomic_exchange_explicit(&tried, 1, memory_order_relaxed) != 0) return;
+  if (atomic_exchange_explicit(&am_g.prof_gcc_tried, 1, memory_order_relaxed) != 0) return;
   bool busy = am_prof_busy;
   am_prof_busy = true;                  /* (their allocations are not sampled) */
   void *probe[4];
   if (AM_PROF_UNWINDER & 1) {
     void *h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
     am_gcc_backtrace_t f = h != NULL ? (am_gcc_backtrace_t)dlsym(h, "_Unwind_Backtrace") : NULL;
-    am_gcc_getip = h != NULL ? (am_gcc_getip_t)dlsym(h, "_Unwind_GetIP") : NULL;
-    if (f != NULL && am_gcc_getip != NULL) {
+    am_g.prof_gcc_getip = h != NULL ? dlsym(h, "_Unwind_GetIP") : NULL;
+    if (f != NULL && am_g.prof_gcc_getip != NULL) {
       am_gcc_walk_t w = {probe, 0, 4};
       f(am_gcc_frame, &w);              /* (its first call sets up its tables) */
-      atomic_store_explicit(&am_gcc_backtrace, f, memory_order_release);
+      atomic_store_explicit(&am_g.prof_gcc, (void *)f, memory_order_release);
     }
   }
   /* (AM_PROF_UNWINDER 3: libunwind when a thread has taken enough samples to need it, or now
    * when libgcc's is not there) */
-  if (AM_PROF_UNWINDER == 2 || (AM_PROF_UNWINDER == 3 && atomic_load(&am_gcc_backtrace) == NULL))
+  if (AM_PROF_UNWINDER == 2 || (AM_PROF_UNWINDER == 3 && am_gcc_backtrace_load() == NULL))
     am_prof_load_libunwind();
-  if (atomic_load(&am_gcc_backtrace) == NULL && atomic_load(&am_unw_backtrace) == NULL &&
+  if (am_gcc_backtrace_load() == NULL && am_unw_backtrace_load() == NULL &&
       am_option(AM_OPTION_VERBOSE))
     _am_message("", "the heap profiler takes stacks by frame pointers: no unwinder library", NULL);
   am_prof_busy = busy;

@@ -490,6 +490,13 @@ typedef struct am_global_s {
   pthread_mutex_t prof_lock;
   am_prof_state_t prof;               /* prof.c: its tables (mapped at the first sample) */
   char prof_prefix[512];              /* AMALLOC_PROF_DUMP (empty: none) */
+  /* the unwinders' entry points (prof.c am_prof_load_unwinder, am_prof_load_libunwind): each
+   * written once, with release, by the first thread that loads its library (prof_*_tried);
+   * prof_gcc_getip before prof_gcc; NULL: not loaded */
+  _Atomic(void *) prof_gcc;           /* libgcc_s's _Unwind_Backtrace */
+  void *prof_gcc_getip;               /* libgcc_s's _Unwind_GetIP */
+  _Atomic(void *) prof_unw;           /* libunwind's unw_backtrace */
+  _Atomic(int) prof_gcc_tried, prof_unw_tried;
   unsigned prof_seq;                  /* prof_lock: the last dump sequence number used */
 
   /* statistics (relaxed atomics, updated on slow paths only) */
