@@ -257,18 +257,14 @@ static am_noinline void am_free_off_grid(void *p, am_slab_t *slab) {
  * thread's (or an abandoned) segment, which goes on the slab's atomic remote stack. */
 static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   if (seg->kind == AM_SEGMENT_LARGE) {
-    if (am_unlikely(seg->prof_sampled)) {
-      if ((uint8_t *)p != seg->large_block) _am_fatal_in("free", AM_E_INTERIOR, p);
-      seg->prof_sampled = 0;
-      _am_prof_free(p);
-    }
+    if (am_unlikely(seg->prof_sampled)) _am_prof_large_freed(seg, p, "free");
     _am_large_free(seg, p);
     return;
   }
   /* a block of the profiler's heap is a sampled one: it leaves the live set, and goes back to
    * that heap under the profiler's lock (types.h prof_heap) */
   am_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_relaxed);   /* (before the push) */
-  if (am_unlikely(owner == atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed)) && owner != NULL) {
+  if (am_unlikely(am_heap_is_prof(owner))) {
     _am_prof_free_block(seg, p);
     return;
   }
@@ -377,11 +373,8 @@ static am_noinline void am_free_mapped(void *p, am_segment_t *seg) {
   }
 #if AM_SECURE
   if (seg->kind != AM_SEGMENT_LARGE) {
-    if (am_unlikely(atomic_load_explicit(&seg->heap, memory_order_relaxed) ==
-                    atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed)) &&
-        atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed) != NULL) {
+    if (am_unlikely(am_heap_is_prof(atomic_load_explicit(&seg->heap, memory_order_relaxed))))
       _am_prof_free(p);                   /* the program freed it: not live, quarantined or not */
-    }
     p = am_secure_quarantine(seg, p);     /* checks p; the block leaving the quarantine, if any */
     if (p == NULL) return;
     seg = am_ptr_segment(p);

@@ -364,6 +364,12 @@ AM_INTERNAL void _am_prof_start(void);
 AM_INTERNAL void _am_prof_options_changed(void);
 AM_INTERNAL void _am_prof_exit(void);
 AM_INTERNAL void _am_prof_fork_child(void);
+AM_INTERNAL void _am_prof_large_freed(am_segment_t *seg, void *p, const char *fn);
+/* True for the profiler's heap (types.h prof_heap): the owner of every sampled small or medium
+ * block (NULL, an abandoned segment's owner, is not). */
+am_inline bool am_heap_is_prof(const am_heap_t *owner) {
+  return owner != NULL && owner == atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed);
+}
 /* A large block just allocated: the profiler may sample it (prof.c). */
 am_inline void *am_prof_large_hook(void *p) {
   if (am_unlikely(atomic_load_explicit(&am_g.prof_period, memory_order_relaxed) > 0) && p != NULL)

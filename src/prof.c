@@ -164,14 +164,14 @@ static void am_prof_arm(am_heap_t *heap, size_t cls, long period) {
 static uint64_t am_prof_hash(const uintptr_t *frames, size_t depth) {
   uint64_t h = 0x9E3779B97F4A7C15ull ^ depth;
   for (size_t i = 0; i < depth; i++) h = _am_mix64(h ^ frames[i]);
-  return h | 1;                         /* (0 marks an empty slot) */
+  return h;
 }
 
 static size_t am_prof_bytes(size_t n) { return am_align_up(n, am_g.page_size); }
 
-/* A table of `cap` entries of `size` bytes grown to twice as many (64 at first): the entries
- * move to their slots (slot(entry, cap); NULL: an empty one, which is all zero) by linear
- * probing. Returns false when there is no memory (the table is unchanged). */
+/* A hash table of `cap` entries of `size` bytes grown to twice as many (64 at first): the
+ * entries move to their slots (slot(entry, cap); SIZE_MAX for an empty one, which is all zero)
+ * by linear probing. Returns false when there is no memory (the table is unchanged). */
 static bool am_prof_grow(void **table, size_t *cap, size_t size, size_t (*slot)(const void *entry, size_t cap)) {
   size_t n = *cap ? *cap * 2 : 64;   /* (small at first: a program with few stacks touches few pages) */
   uint8_t *t = _am_os_map(am_prof_bytes(n * size)), *old = *table;
@@ -225,7 +225,7 @@ static uint64_t am_prof_size_key(size_t size) {
  * no memory. */
 static size_t am_prof_stack_find(am_prof_state_t *st, const uintptr_t *frames, size_t depth, size_t size) {
   uint64_t fh = am_prof_hash(frames, depth), key = am_prof_size_key(size);
-  uint64_t h = _am_mix64(fh ^ key) | 1;
+  uint64_t h = _am_mix64(fh ^ key);
   if ((st->stack_count + 1) * 2 > st->slot_cap &&
       !am_prof_grow((void **)&st->stack_slots, &st->slot_cap, sizeof(*st->stack_slots), am_prof_stack_slot))
     return SIZE_MAX;
@@ -498,6 +498,14 @@ AM_INTERNAL am_noinline void _am_prof_free(void *p) {
   pthread_mutex_unlock(&am_g.prof_lock);
 }
 
+/* Large block p of seg, sampled (seg->prof_sampled), leaves the live set: free or realloc (`fn`)
+ * was called on it; p must be the block's start (the large paths check it again). */
+AM_INTERNAL am_noinline void _am_prof_large_freed(am_segment_t *seg, void *p, const char *fn) {
+  if ((uint8_t *)p != seg->large_block) _am_fatal_in(fn, AM_E_INTERIOR, p);
+  seg->prof_sampled = 0;
+  _am_prof_free(p);
+}
+
 /* Free of block p of seg, a segment of the profiler's heap (alloc.c am_free_generic; in the
  * secure build when p leaves the quarantine, after _am_prof_free saw the program free it): p
  * leaves the live set, and whoever holds prof_lock is that heap's owner, so p goes on its
@@ -534,11 +542,7 @@ AM_INTERNAL am_noinline void _am_prof_free_block(am_segment_t *seg, void *p) {
  * live set, and the result is a new allocation to the profiler (a block realloc moved into a
  * size class was sampled or not by malloc). */
 AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_realloc_large(am_segment_t *seg, void *p, size_t size) {
-  if (seg->prof_sampled) {
-    if ((uint8_t *)p != seg->large_block) _am_fatal_in("realloc", AM_E_INTERIOR, p);
-    seg->prof_sampled = 0;
-    _am_prof_free(p);
-  }
+  if (seg->prof_sampled) _am_prof_large_freed(seg, p, "realloc");
   void *q = _am_large_realloc(seg, p, size);
   if (q != NULL && am_ptr_segment(q)->kind == AM_SEGMENT_LARGE && !am_ptr_segment(q)->prof_sampled)
     q = am_prof_large_hook(q);
@@ -699,14 +703,8 @@ static void am_out_dec(am_out_t *o, uint64_t v, int width) {
 }
 
 static void am_out_hex(am_out_t *o, uintptr_t v) {
-  char tmp[20];
-  size_t n = 0;
-  do {
-    tmp[n++] = "0123456789abcdef"[v & 15];
-    v >>= 4;
-  } while (v != 0);
-  am_out_mem(o, "0x", 2);
-  while (n > 0) am_out_mem(o, &tmp[--n], 1);
+  char tmp[24];
+  am_out_mem(o, tmp, am_fmt_hex(tmp, sizeof(tmp), v));   /* (message.c: "0x..." ) */
 }
 
 /* Copies file `path` (/proc/self/maps) to the output. */
@@ -724,40 +722,39 @@ static void am_out_file(am_out_t *o, const char *path) {
 }
 
 /* Writes the profile (prof_lock held). */
+/* "live_count: live_bytes [alloc_count: alloc_bytes] @", the counts of a profile line */
+static void am_out_counts(am_out_t *o, const am_prof_stack_t *s) {
+  am_out_dec(o, s->live_count, 6);
+  am_out_str(o, ": ");
+  am_out_dec(o, s->live_bytes, 8);
+  am_out_str(o, " [");
+  am_out_dec(o, s->alloc_count, 6);
+  am_out_str(o, ": ");
+  am_out_dec(o, s->alloc_bytes, 8);
+  am_out_str(o, "] @");
+}
+
 static void am_prof_write(am_out_t *o) {
   am_prof_state_t *st = &am_g.prof;
-  uint64_t lc = 0, lb = 0, ac = 0, ab = 0;
+  am_prof_stack_t total = {0};
   for (size_t i = 0; i < st->stack_count; i++) {
     const am_prof_stack_t *s = &st->stacks[i];
-    lc += s->live_count;
-    lb += s->live_bytes;
-    ac += s->alloc_count;
-    ab += s->alloc_bytes;
+    total.live_count += s->live_count;
+    total.live_bytes += s->live_bytes;
+    total.alloc_count += s->alloc_count;
+    total.alloc_bytes += s->alloc_bytes;
   }
   long period = atomic_load_explicit(&am_g.prof_period, memory_order_relaxed);
   if (period <= 0) period = am_option(AM_OPTION_PROF_SAMPLE);
   am_out_str(o, "heap profile: ");
-  am_out_dec(o, lc, 6);
-  am_out_str(o, ": ");
-  am_out_dec(o, lb, 8);
-  am_out_str(o, " [");
-  am_out_dec(o, ac, 6);
-  am_out_str(o, ": ");
-  am_out_dec(o, ab, 8);
-  am_out_str(o, "] @ heap_v2/");
+  am_out_counts(o, &total);
+  am_out_str(o, " heap_v2/");
   am_out_dec(o, (uint64_t)period, 0);
   am_out_str(o, "\n");
   for (size_t i = 0; i < st->stack_count; i++) {
     const am_prof_stack_t *s = &st->stacks[i];
     if (s->alloc_count == 0) continue;
-    am_out_dec(o, s->live_count, 6);
-    am_out_str(o, ": ");
-    am_out_dec(o, s->live_bytes, 8);
-    am_out_str(o, " [");
-    am_out_dec(o, s->alloc_count, 6);
-    am_out_str(o, ": ");
-    am_out_dec(o, s->alloc_bytes, 8);
-    am_out_str(o, "] @");
+    am_out_counts(o, s);
     for (uint32_t k = 0; k < s->depth; k++) {
       am_out_str(o, " ");
       am_out_hex(o, st->frames[s->frames + k]);
