@@ -77,8 +77,13 @@ AM_INTERNAL void _am_process_init(void) {
 }
 
 /* Priority 101: before ordinary constructors, so that the fork handlers are registered
- * early (they then run last in prepare, after other libraries have taken their locks). */
-__attribute__((constructor(101))) static void am_constructor(void) { _am_process_init(); }
+ * early (they then run last in prepare, after other libraries have taken their locks). From
+ * here on the profiler may walk stacks: in a static program, glibc allocates while it sets up
+ * the lookup the walker uses, before constructors run (unwind.c). */
+__attribute__((constructor(101))) static void am_constructor(void) {
+  _am_process_init();
+  atomic_store_explicit(&am_g.unwind_ready, 1, memory_order_release);
+}
 
 /* A key that pthread_setspecific rejects (EINVAL: above PTHREAD_KEYS_MAX), for after the key is
  * deleted: heap.c may still register a new thread's heap at exit, and must not set the value of

@@ -351,6 +351,10 @@ am_inline uint64_t am_heap_mallocs(const am_heap_t *heap, size_t cls) {
          (uint64_t)__atomic_load_n(&heap->sample_left[cls], __ATOMIC_RELAXED);
 }
 
+/* ---- unwind.c ---------------------------------------------------------------------------- */
+AM_INTERNAL bool _am_unwind_init(void);
+AM_INTERNAL int _am_unwind_backtrace(void **out, int max);
+
 /* ---- prof.c ------------------------------------------------------------------------------ */
 AM_INTERNAL void *_am_prof_malloc_small(am_heap_t *heap, am_slab_t **current);
 AM_INTERNAL void *_am_prof_malloc_taken(am_heap_t *heap, am_slab_t **current, void *p);

@@ -19,12 +19,10 @@
  * The free fast path has no profiler test at all. A sampled large block carries
  * seg->prof_sampled, which the large free path tests.
  *
- * Stacks. libgcc's _Unwind_Backtrace for a thread's first samples, then libunwind's
- * unw_backtrace (the default; build option prof_unwind=libgcc or libunwind for one of them),
- * each loaded when the profiler starts, or a walk of the frame-pointer chain (prof_unwind=fp,
- * or no library; doc/heap-profiler.md compares them), bounded to
- * AM_PROF_DEPTH frames, taken before prof_lock and with am_prof_busy set, so that an allocation
- * the unwinder makes is served and never sampled. The frames up to the outermost one in the
+ * Stacks. amalloc's own walker of the objects' call frame information (unwind.c: why not
+ * libgcc's or libunwind's), or a walk of the frame-pointer chain (build option prof_unwind=fp;
+ * doc/heap-profiler.md compares them), bounded to AM_PROF_DEPTH frames, taken before prof_lock
+ * and with am_prof_busy set. The frames up to the outermost one in the
  * allocator's API (internal.h AM_API_TEXT) are dropped: frame 0 is the return address in the
  * function that called malloc, new, realloc...
  * Addresses are written as they are, with /proc/self/maps after them: symbols are looked up
@@ -48,7 +46,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <dlfcn.h>
 
 #define AM_PROF_DEPTH 64                 /* frames kept per stack */
 #define AM_PROF_SKIP_MAX 16              /* allocator frames looked for at the top of a stack */
@@ -59,29 +56,6 @@
 static AM_TLS bool am_prof_busy;        /* this thread is taking a sample */
 static AM_TLS uint64_t am_prof_rng;     /* this thread's random state (0: not seeded) */
 static AM_TLS uintptr_t am_prof_stack_hi;   /* the top of this thread's stack (0: not known) */
-
-/* The unwinders, loaded RTLD_LOCAL when the profiler starts (am_prof_load_unwinder), so that a
- * program that does not profile never loads one and their symbols stay out of the program's
- * scope: libgcc's _Unwind_Backtrace (libgcc_s.so.1, already in every C++ program) and
- * libunwind's unw_backtrace (libunwind.so.8), as AM_PROF_UNWINDER says (types.h). Written once,
- * before prof_period turns sampling on; both NULL: the frame-pointer walk. dlopen is a weak
- * reference, so that a fully static program links without it. */
-typedef int (*am_unw_backtrace_t)(void **, int);
-typedef int (*am_gcc_trace_fn)(void *ctx, void *arg);
-typedef int (*am_gcc_backtrace_t)(am_gcc_trace_fn fn, void *arg);
-typedef uintptr_t (*am_gcc_getip_t)(void *ctx);
-/* (the three function pointers are in am_g: types.h prof_unw, prof_gcc, prof_gcc_getip) */
-#define am_unw_backtrace_load() ((am_unw_backtrace_t)atomic_load_explicit(&am_g.prof_unw, memory_order_acquire))
-#define am_gcc_backtrace_load() ((am_gcc_backtrace_t)atomic_load_explicit(&am_g.prof_gcc, memory_order_acquire))
-/* AM_PROF_UNWINDER 3: a thread's first AM_PROF_UNW_AFTER samples take libgcc's unwinder, later
- * ones libunwind's. libunwind walks a stack 15 x faster once warm (0.47 against 7.3 us for 25
- * frames: bench/prof-stacks.sh), but sets up a 256 KiB cache in each thread at its first walk
- * (64 page faults, about 175 us): a program that starts a thread per few hundred allocations
- * took 3.2 x its time. 24 libgcc walks cost about what that set-up does. */
-#define AM_PROF_UNW_AFTER 24
-static AM_TLS uint32_t am_prof_thread_samples;
-extern void *dlopen(const char *, int) __attribute__((weak));
-extern void *dlsym(void *, const char *) __attribute__((weak));
 
 extern const char __start_amalloc_api[] __attribute__((visibility("hidden")));
 extern const char __stop_amalloc_api[] __attribute__((visibility("hidden")));
@@ -343,56 +317,12 @@ static AM_API_TEXT am_noinline int am_prof_fp_walk(void **out, int max) {
   return n;
 }
 
-/* Loads libunwind (once; outside every lock of the allocator: dlopen allocates, which
- * am_prof_busy keeps from being sampled). With AM_PROF_UNWINDER 3 only when a thread has taken
- * AM_PROF_UNW_AFTER samples: a program that samples little never maps it (about 200 KiB of
- * RSS with liblzma). */
-static void am_prof_load_libunwind(void) {
-  if (dlopen == NULL || dlsym == NULL || atomic_exchange_explicit(&am_g.prof_unw_tried, 1, memory_order_relaxed) != 0)
-    return;
-  bool busy = am_prof_busy;
-  am_prof_busy = true;
-  void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-  am_unw_backtrace_t f = h != NULL ? (am_unw_backtrace_t)dlsym(h, "unw_backtrace") : NULL;
-  if (f != NULL) atomic_store_explicit(&am_g.prof_unw, (void *)f, memory_order_release);
-  am_prof_busy = busy;
-}
-
-/* _Unwind_Backtrace's callback: one frame's address. */
-typedef struct {
-  void **out;
-  int n, max;
-} am_gcc_walk_t;
-static int am_gcc_frame(void *ctx, void *arg) {
-  am_gcc_walk_t *w = arg;
-  uintptr_t ip = ((am_gcc_getip_t)am_g.prof_gcc_getip)(ctx);
-  if (ip == 0 || w->n == w->max) return 5;   /* _URC_END_OF_STACK: stop */
-  w->out[w->n++] = (void *)ip;
-  return 0;                                   /* _URC_NO_REASON: go on */
-}
-
 /* The calling program's stack, innermost first, without the allocator's frames. */
 static AM_API_TEXT am_noinline size_t am_prof_backtrace(uintptr_t *out) {
   void *raw[AM_PROF_DEPTH + AM_PROF_SKIP_MAX];
   int max = AM_PROF_DEPTH + AM_PROF_SKIP_MAX;
-  am_gcc_backtrace_t gcc = am_gcc_backtrace_load();
-  am_unw_backtrace_t unw = am_unw_backtrace_load();
-  int n;
-  if (AM_PROF_UNWINDER == 3 && am_unlikely(unw == NULL) && gcc != NULL &&
-      am_prof_thread_samples >= AM_PROF_UNW_AFTER) {
-    am_prof_load_libunwind();           /* (a thread took its 24th sample: now it is worth it) */
-    unw = am_unw_backtrace_load();
-  }
-  if (unw != NULL && (gcc == NULL || am_prof_thread_samples >= AM_PROF_UNW_AFTER)) {
-    n = unw(raw, max);
-  } else if (gcc != NULL) {
-    am_prof_thread_samples++;
-    am_gcc_walk_t w = {raw, 0, max};
-    gcc(am_gcc_frame, &w);
-    n = w.n;
-  } else {
-    n = am_prof_fp_walk(raw, max);
-  }
+  int n = AM_PROF_UNWINDER ? _am_unwind_backtrace(raw, max) : -1;
+  if (n < 0) n = am_prof_fp_walk(raw, max);     /* (prof_unwind=fp, or no memory for the walker) */
   int first = 0;
   for (int i = 0; i < n && i < AM_PROF_SKIP_MAX; i++) {
     uintptr_t a = (uintptr_t)raw[i];
@@ -551,33 +481,10 @@ AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_realloc_large(am_segment_t *s
 
 /* ---- set-up and control ------------------------------------------------------------------- */
 
-/* Loads the unwinder of the build (meson option prof_unwind) when the profiler starts; without
- * it (a static program) stacks come from the frame-pointer walk. Called after initialisation,
- * outside every lock of the allocator: dlopen allocates. */
+/* Sets up the stack walker when the profiler starts (its cache; nothing is loaded). */
 static void am_prof_load_unwinder(void) {
-  if (AM_PROF_UNWINDER == 0 || dlopen == NULL || dlsym == NULL) return;
-  if (atomic_exchange_explicit(&am_g.prof_gcc_tried, 1, memory_order_relaxed) != 0) return;
-  bool busy = am_prof_busy;
-  am_prof_busy = true;                  /* (their allocations are not sampled) */
-  void *probe[4];
-  if (AM_PROF_UNWINDER & 1) {
-    void *h = dlopen("libgcc_s.so.1", RTLD_NOW | RTLD_LOCAL);
-    am_gcc_backtrace_t f = h != NULL ? (am_gcc_backtrace_t)dlsym(h, "_Unwind_Backtrace") : NULL;
-    am_g.prof_gcc_getip = h != NULL ? dlsym(h, "_Unwind_GetIP") : NULL;
-    if (f != NULL && am_g.prof_gcc_getip != NULL) {
-      am_gcc_walk_t w = {probe, 0, 4};
-      f(am_gcc_frame, &w);              /* (its first call sets up its tables) */
-      atomic_store_explicit(&am_g.prof_gcc, (void *)f, memory_order_release);
-    }
-  }
-  /* (AM_PROF_UNWINDER 3: libunwind when a thread has taken enough samples to need it, or now
-   * when libgcc's is not there) */
-  if (AM_PROF_UNWINDER == 2 || (AM_PROF_UNWINDER == 3 && am_gcc_backtrace_load() == NULL))
-    am_prof_load_libunwind();
-  if (am_gcc_backtrace_load() == NULL && am_unw_backtrace_load() == NULL &&
-      am_option(AM_OPTION_VERBOSE))
-    _am_message("", "the heap profiler takes stacks by frame pointers: no unwinder library", NULL);
-  am_prof_busy = busy;
+  if (AM_PROF_UNWINDER && !_am_unwind_init() && am_option(AM_OPTION_VERBOSE))
+    _am_message("", "the heap profiler takes stacks by frame pointers: no memory for the walker's cache", NULL);
 }
 
 /* Arms every class of a new heap, or of the calling thread's when the period changes. (Not

@@ -749,14 +749,21 @@ AM_INTERNAL size_t _am_purge(bool force) {
   if (atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0) return released;
   if (force) pthread_mutex_lock(&am_g.segments_lock);
   else if (pthread_mutex_trylock(&am_g.segments_lock) != 0) return released;
-  size_t by_kind[2] = {0, 0};
+  size_t by_kind[2] = {0, 0}, prof = 0;
   int64_t freed_at[2] = {now, now};     /* the oldest dirty_at purged, per kind */
+  am_heap_t *prof_heap = atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed);
   for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext) {
     if (atomic_load_explicit(&seg->lock, memory_order_relaxed) != 0 && !force) continue;
     am_seg_lock(seg);
     if (am_segment_has_dirty(seg) && (force || seg->dirty_at + delays[seg->kind] <= now)) {
-      if (seg->dirty_at < freed_at[seg->kind]) freed_at[seg->kind] = seg->dirty_at;
-      by_kind[seg->kind] += am_segment_purge_locked(seg);
+      /* (the profiler's heap gives back the slabs of its samples: nothing the program will
+       * want again, so not what the purge policy learns from, as its fresh slabs are not) */
+      if (prof_heap != NULL && atomic_load_explicit(&seg->heap, memory_order_relaxed) == prof_heap) {
+        prof += am_segment_purge_locked(seg);
+      } else {
+        if (seg->dirty_at < freed_at[seg->kind]) freed_at[seg->kind] = seg->dirty_at;
+        by_kind[seg->kind] += am_segment_purge_locked(seg);
+      }
     }
     am_seg_unlock(seg);
   }
@@ -765,7 +772,7 @@ AM_INTERNAL size_t _am_purge(bool force) {
     _am_purge_released(AM_SEGMENT_SMALL, by_kind[AM_SEGMENT_SMALL], now, freed_at[AM_SEGMENT_SMALL]);
     _am_purge_released(AM_SEGMENT_MEDIUM, by_kind[AM_SEGMENT_MEDIUM], now, freed_at[AM_SEGMENT_MEDIUM]);
   }
-  return released + by_kind[0] + by_kind[1];
+  return released + by_kind[0] + by_kind[1] + prof;
 }
 
 /* The optional background purger (AMALLOC_PURGE_THREAD=1): wakes every half delay (at least

@@ -86,12 +86,11 @@
 #define AM_CHECKS 1
 #endif
 
-/* The heap profiler's stacks (prof.c; meson option prof_unwind): 3, libgcc's unwinder for a
- * thread's first samples, then libunwind's; 1, libgcc's only; 2, libunwind's only (each loaded
- * when the profiler starts; the frame-pointer walk when none is there); 0, only the
- * frame-pointer walk. */
+/* The heap profiler's stacks (prof.c; meson option prof_unwind): 1, amalloc's own reader of the
+ * objects' call frame information (unwind.c); 0, a walk of the frame-pointer chain (the library
+ * then keeps frame pointers). */
 #ifndef AM_PROF_UNWINDER
-#define AM_PROF_UNWINDER 3
+#define AM_PROF_UNWINDER 1
 #endif
 
 /* ---- layout constants ------------------------------------------------------------------- */
@@ -402,6 +401,26 @@ typedef struct am_prof_state_s {
   size_t rec_cap, rec_count;
 } am_prof_state_t;
 
+/* The stack walker's cache (unwind.c): the rules of the code addresses it has walked, by a hash
+ * of the address. No lock: each entry is a sequence lock of its own, every field an atomic word.
+ * A writer claims an entry by moving `seq` from even to odd (compare-exchange; a busy entry is
+ * simply not cached), writes the words, and releases it with seq + 2; a reader takes the words
+ * only if `seq` was even and unchanged around its reads. An entry is valid for its address
+ * in the object whose .eh_frame_hdr is `hdr` and which starts at `base`: an object loaded later
+ * at the same address gives another pair. */
+#define AM_UNW_CACHE 512                  /* entries (a power of two): 20 KiB */
+typedef struct {
+  _Atomic(uint64_t) seq;
+  _Atomic(uintptr_t) ip;                /* the code address looked up (0: empty) */
+  _Atomic(uintptr_t) hdr, base;         /* its object (see above) */
+  _Atomic(uint64_t) rule;               /* unwind.c am_unw_rule_t, packed */
+} am_unw_entry_t;
+typedef struct am_unwind_state_s {
+  uintptr_t main_lo, main_hi, main_hdr; /* the executable's range and .eh_frame_hdr (written
+                                           before the state is published; then read-only) */
+  am_unw_entry_t cache[AM_UNW_CACHE];
+} am_unwind_state_t;
+
 /* ---- process-wide state -------------------------------------------------------------------
  * All of it lives in one object, `am_g` (defined in globals.c), apart from the TLS heap
  * pointer (heap.c) and the segment map (globals.c, too large for the struct's cache lines). */
@@ -490,13 +509,12 @@ typedef struct am_global_s {
   pthread_mutex_t prof_lock;
   am_prof_state_t prof;               /* prof.c: its tables (mapped at the first sample) */
   char prof_prefix[512];              /* AMALLOC_PROF_DUMP (empty: none) */
-  /* the unwinders' entry points (prof.c am_prof_load_unwinder, am_prof_load_libunwind): each
-   * written once, with release, by the first thread that loads its library (prof_*_tried);
-   * prof_gcc_getip before prof_gcc; NULL: not loaded */
-  _Atomic(void *) prof_gcc;           /* libgcc_s's _Unwind_Backtrace */
-  void *prof_gcc_getip;               /* libgcc_s's _Unwind_GetIP */
-  _Atomic(void *) prof_unw;           /* libunwind's unw_backtrace */
-  _Atomic(int) prof_gcc_tried, prof_unw_tried;
+  /* the stack walker's cache (unwind.c): mapped once when the profiler starts, published with
+   * release (NULL: not yet) */
+  _Atomic(struct am_unwind_state_s *) unwind;
+  _Atomic(int) unwind_ready;          /* set once by the library constructor (init.c): before
+                                         it, samples get no stack (a static program's glibc is
+                                         still setting up _dl_find_object, and allocating) */
   unsigned prof_seq;                  /* prof_lock: the last dump sequence number used */
 
   /* statistics (relaxed atomics, updated on slow paths only) */
