@@ -66,7 +66,6 @@ check_cmd addr2line binutils
 if command -v dpkg >/dev/null 2>&1; then
   dpkg -s libc6-dev >/dev/null 2>&1 || missing+=(libc6-dev)
   dpkg -s libclang-rt-dev >/dev/null 2>&1 || missing+=(libclang-rt-dev)   # libFuzzer
-  dpkg -s libunwind8 >/dev/null 2>&1 || missing+=(libunwind8)   # the profiler's faster unwinder
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "missing: ${missing[*]}"

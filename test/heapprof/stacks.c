@@ -11,7 +11,8 @@
  *   - a recursion deeper than the profile keeps: 64 frames, all of it;
  *   - a thread of its own (the walk ends at the thread's first frame, not with garbage);
  *   - a module loaded after the profiler started, unloaded, and another loaded in its place
- *     (the walker's cache must not answer for the unloaded module's code).
+ *     (the walker's cache must not answer for the unloaded module's code);
+ * and no unwinder library (libunwind, and its liblzma) is mapped afterwards.
  */
 #include "../test.h"
 #include "amalloc.h"
@@ -171,5 +172,15 @@ int main(int argc, char **argv) {
   stacks_plugin(argv[2], "plugin_b", 5005, &base_b);
   stacks_plugin(argv[1], "plugin_a", 5006, &base_a);
   printf("plugin_b loaded %s plugin_a's address\n", base_a == base_b ? "at" : "away from");
+
+  /* no unwinder library was loaded for all this (libunwind maps 256 KiB in each thread) */
+  int fd = open("/proc/self/maps", O_RDONLY);
+  ssize_t len = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+  if (fd >= 0) close(fd);
+  if (CHECK(len > 0)) {
+    buf[len] = 0;
+    CHECK(strstr(buf, "libunwind") == NULL);
+    CHECK(strstr(buf, "liblzma") == NULL);
+  }
   return test_summary();
 }
