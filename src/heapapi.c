@@ -176,7 +176,7 @@ static AM_API_TEXT am_noinline void *am_heap_alloc(am_heap_t *heap, size_t size,
   return am_prof_large_hook(p);
 }
 
-AM_EXPORT void *am_heap_malloc(am_heap_t *heap, size_t size) {
+static AM_API_TEXT am_noinline void *am_heap_malloc_checked(am_heap_t *heap, size_t size) {
   heap = am_heap_for(heap, "am_heap_malloc");
   if (heap == NULL) {
     errno = ENOMEM;
@@ -185,6 +185,18 @@ AM_EXPORT void *am_heap_malloc(am_heap_t *heap, size_t size) {
   void *p = am_heap_alloc(heap, size, 0, false);
   AM_VG_ALLOCED(p);
   return p;
+}
+
+/* The fast path: a live heap of the calling thread (owner is its token; a deleted heap's owner
+ * is NULL: types.h) and a request of up to AM_TABLE_MAX bytes take malloc's own fast path on
+ * the heap (alloc.c am_heap_malloc_direct); everything else, the checks and their messages
+ * included, am_heap_malloc_checked. */
+AM_EXPORT void *am_heap_malloc(am_heap_t *heap, size_t size) {
+  if (!AM_VALGRIND && am_likely(heap != NULL && heap->owner == (const void *)&am_tls_home)) {
+    size_t req = am_request(size);
+    if (am_likely(req <= AM_TABLE_MAX)) return am_heap_malloc_direct(heap, req);
+  }
+  return am_heap_malloc_checked(heap, size);
 }
 
 AM_EXPORT void *am_heap_calloc(am_heap_t *heap, size_t count, size_t size) {
@@ -346,6 +358,7 @@ static void am_heap_delete(am_heap_t *heap) {
   if (heap->user_next != NULL) heap->user_next->user_prev = heap->user_prev;
   heap->user_next = heap->user_prev = NULL;
   __atomic_store_n(&heap->kind, AM_HEAP_DEAD, __ATOMIC_RELAXED);
+  heap->owner = NULL;                   /* (am_heap_malloc's fast test fails: the checks report) */
   _am_heap_retire(heap);
 }
 

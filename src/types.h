@@ -383,7 +383,7 @@ typedef struct am_heap_s {
    *   release. Written by the owner only, plain, except `kind` (read by other threads'
    *   statistics: relaxed). */
   uint8_t kind;                       /* am_heap_kind_t */
-  const void *owner;                  /* the owning thread's token (NULL: none yet) */
+  const void *owner;                  /* the owning thread's token (NULL: none yet, or DEAD) */
   uintptr_t cookie;                   /* address ^ process secret: an am_heap_t handle */
   struct am_heap_s *home;             /* USER: the creating thread's own heap */
   struct am_heap_s *users;            /* THREAD: its thread's live user heaps (list head) */
