@@ -504,7 +504,44 @@ static void expect_abort(const char *name, void (*fn)(void *), const char *what)
                      nl ? want : "?", nl ? nl + 1 : err);
 }
 
+static void print_stats(void *arg) {
+  (void)arg;
+  am_heap_t *h = am_heap_new();
+  for (int i = 0; i < 3000; i++) am_heap_malloc(h, 100);
+  am_heap_malloc(h, 1 * MiB);
+  am_heap_reset(h);
+  for (int i = 0; i < 5000; i++) am_heap_malloc(h, 100);
+  am_heap_malloc(h, 1 * MiB);
+  am_heap_t *gone = am_heap_new();
+  am_heap_destroy(gone);
+  am_stats_print();
+}
+
+/* am_stats_print (AMALLOC_SHOW_STATS) has a line per live first-class heap */
+static void test_stats_print(void) {
+  char err[16384];
+  int status = test_in_child(print_stats, NULL, err, sizeof(err));
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  size_t lines = 0;
+  unsigned long slabs = 0, segs = 0, large = 0, mallocs = 0, resets = 0;
+  for (char *l = strstr(err, "amalloc: heap "); l != NULL; l = strstr(l + 1, "amalloc: heap ")) {
+    lines++;
+    char *c = strchr(l, ':');
+    c = c ? strchr(c + 1, ':') : NULL;
+    if (c && sscanf(c + 1, " slabs %lu segments %lu large blocks %lu mallocs %lu resets %lu", &slabs, &segs,
+                    &large, &mallocs, &resets) != 5)
+      CHECK(!"a heap line of the statistics");
+  }
+  CHECK_EQ(lines, 1);
+  CHECK_GE(slabs, 1);
+  CHECK_GE(segs, 1);
+  CHECK_EQ(large, 1);
+  CHECK_EQ(mallocs, 8002);
+  CHECK_EQ(resets, 1);
+}
+
 static void test_misuse(void) {
+  test_stats_print();
   expect_abort("free after destroy", misuse_free_after_destroy, "free: pointer to a block of a destroyed heap");
   expect_abort("remote free after destroy", misuse_remote_free_after_destroy,
                "free: pointer to a block of a destroyed heap");
