@@ -175,6 +175,9 @@ static am_slab_t *am_checked_slab(am_segment_t *seg, const void *p, const char *
     _am_fatal_in(fn, strcmp(fn, "free") == 0 ? AM_E_DOUBLE : AM_E_FREED, p);
   }
   if (am_likely(!am_slab_interior(slab, p))) return slab;
+  /* (the layout was cleared under our feet by a first-class heap's destroy: internal.h) */
+  if (am_remote_top(atomic_load_explicit(am_slab_remote(slab), memory_order_acquire)) == AM_REMOTE_DEAD)
+    _am_fatal_in(fn, AM_E_DESTROYED, p);
   uint64_t off = (uint64_t)((const uint8_t *)p - am_slab_start(slab));
   if (off >= (uint64_t)slab->reserved * slab->bsize || off % slab->bsize != 0)
     _am_fatal_in(fn, AM_E_INTERIOR, p);
@@ -291,14 +294,14 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   bool announced = false;
   uintptr_t head = atomic_load_explicit(remote, memory_order_relaxed);
   do {
-    /* a stack longer than the slab means blocks freed twice */
-    if (am_unlikely(am_remote_count(head) >= reserved)) _am_fatal_in("free", AM_E_OVERFREED, p);
     /* the block's first-class heap freed the slab after the checks above (a destroy or reset
      * racing this free), or the slot holds a slab of another life already: reported, never
      * pushed (doc/heaps.md: what is left is a window of a few instructions) */
     if (am_unlikely(am_remote_top(head) == AM_REMOTE_DEAD ||
                     __atomic_load_n(&slab->mark_key, __ATOMIC_RELAXED) != life))
       _am_fatal_in("free", AM_E_DESTROYED, p);
+    /* a stack longer than the slab means blocks freed twice */
+    if (am_unlikely(am_remote_count(head) >= reserved)) _am_fatal_in("free", AM_E_OVERFREED, p);
     if (am_unlikely((head == 0) != announced)) {
       if (head == 0) atomic_fetch_add_explicit(pending, 1, memory_order_relaxed);
       else atomic_fetch_sub_explicit(pending, 1, memory_order_relaxed);

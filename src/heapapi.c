@@ -208,6 +208,9 @@ AM_EXPORT void *am_heap_calloc(am_heap_t *heap, size_t count, size_t size) {
   }
   void *p = am_heap_alloc(heap, total, 0, true);
   AM_VG_ALLOCED(p);
+#if AM_VALGRIND
+  if (p != NULL) VALGRIND_MAKE_MEM_DEFINED(p, total);   /* (zeroed) */
+#endif
   return p;
 }
 

@@ -295,11 +295,20 @@ static size_t am_segment_purge_free_slots(am_segment_t *seg) {
 
 /* Marks slot `slab` free (no decision about the segment). `dead`: a first-class heap's destroy
  * or reset frees the slab with blocks maybe still in other threads' hands: its remote stack
- * becomes AM_REMOTE_DEAD, under the lock (a purger reclaiming it holds the lock throughout),
- * with one exchange: a push that came first is dropped with the slab (and its announcement
+ * becomes AM_REMOTE_DEAD first, under the lock (a purger reclaiming it holds the lock
+ * throughout), with one exchange: a push that came first is dropped with the slab (and its announcement
  * taken back), a push that comes after finds DEAD and is reported (alloc.c am_free_generic). */
 static void am_slot_release_as(am_segment_t *seg, am_slab_t *slab, bool dead) {
   am_assert(slab->state != AM_SLAB_FREE);
+  if (dead) {
+    /* first, before the layout is cleared: a racing free that sees the cleared layout then
+     * finds DEAD too, and reports the destroyed heap (alloc.c am_checked_slab) */
+    am_seg_lock(seg);
+    uintptr_t w = atomic_exchange_explicit(am_slab_remote(slab), am_remote_word(AM_REMOTE_DEAD, 0),
+                                           memory_order_acq_rel);
+    if (w != 0) atomic_fetch_sub_explicit(&seg->remote_pending, 1, memory_order_relaxed);
+    am_seg_unlock(seg);
+  }
   am_stat_sub(&am_g.stat_slab_bytes, (size_t)1 << seg->slab_shift);
   am_stat_sub(&am_g.stat_class_slabs[slab->cls], 1);
   slab->state = AM_SLAB_FREE;
@@ -313,11 +322,6 @@ static void am_slot_release_as(am_segment_t *seg, am_slab_t *slab, bool dead) {
   uint64_t bit = (uint64_t)1 << am_slab_index(slab);
   long delay = _am_purge_delay(seg->kind);
   am_seg_lock(seg);
-  if (dead) {
-    uintptr_t w = atomic_exchange_explicit(am_slab_remote(slab), am_remote_word(AM_REMOTE_DEAD, 0),
-                                           memory_order_acq_rel);
-    if (w != 0) atomic_fetch_sub_explicit(&seg->remote_pending, 1, memory_order_relaxed);
-  }
   slab->reserved = 0;                   /* (under the lock: a purger reads it) */
   seg->remote_full_seen &= ~bit;
   bool had_dirty = am_segment_has_dirty(seg);

@@ -48,7 +48,9 @@ AM_EXPORT struct am_mallinfo am_mallinfo(void) {
  * caller adopts), and the pages of free slots. */
 AM_EXPORT int am_malloc_trim(size_t pad) {
   (void)pad;
-  am_heap_t *heap = am_heap_get();
+  /* the thread's own heap, even while a first-class heap is its default: that one must never
+   * adopt abandoned segments (heapapi.c) */
+  am_heap_t *heap = am_tls_home != NULL ? am_tls_home : am_heap_get();
   if (heap == &am_heap_empty) {
     if (__atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED) == 0 &&
         atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0)

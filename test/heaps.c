@@ -239,6 +239,38 @@ static void test_api(void) {
   am_heap_destroy(s2);
 }
 
+/* ---- a first-class heap never adopts an exited thread's segments ------------------------- */
+static void *exit_holding(void *arg) {
+  void **out = arg;
+  for (int i = 0; i < 200; i++) out[i] = am_malloc(64 + (size_t)i * 8);
+  out[200] = am_malloc(100000);
+  return NULL;
+}
+
+static void test_no_adopt(void) {
+  void *held[201];
+  pthread_t t;
+  pthread_create(&t, NULL, exit_holding, held);
+  pthread_join(t, NULL);                     /* its segments are abandoned, with live blocks */
+  am_heap_t *h = am_heap_new();
+  CHECK(am_heap_set_default(h) == NULL);
+  for (int i = 0; i < 5000; i++) am_malloc(64 + (size_t)(i % 200) * 8);   /* h's slow paths */
+  am_malloc_trim(0);                         /* adopts abandoned segments: into the own heap */
+  am_heap_stats_t st = hstats(h);
+  CHECK_EQ(st.blocks, 5000);
+  CHECK(am_heap_set_default(NULL) == h);
+  am_heap_destroy(h);
+  int bad = 0;                               /* the exited thread's blocks were not freed */
+  for (int i = 0; i < 200; i++) {
+    memset(held[i], 0x77, 64);
+    void *again = am_malloc(64 + (size_t)i * 8);
+    bad += again == held[i];
+    am_free(again);
+  }
+  CHECK_EQ(bad, 0);
+  for (int i = 0; i < 201; i++) am_free(held[i]);
+}
+
 /* ---- threads ---------------------------------------------------------------------------- */
 typedef struct {
   void **blocks;
@@ -481,7 +513,7 @@ static void misuse_destroy_other_thread(void *arg) {
 }
 static void misuse_not_a_heap(void *arg) {
   (void)arg;
-  static uint64_t fake[1024];
+  static _Alignas(64) uint64_t fake[1024];   /* (a heap struct's alignment: UBSan checks it) */
   fprintf(stderr, "%p\n", (void *)fake);
   am_heap_malloc((am_heap_t *)fake, 10);
 }
@@ -560,7 +592,10 @@ int main(int argc, char **argv) {
   test_init("heaps");
   const char *what = argc > 1 ? argv[1] : "all";
   bool all = strcmp(what, "all") == 0;
-  if (all || strcmp(what, "api") == 0) test_api();
+  if (all || strcmp(what, "api") == 0) {
+    test_api();
+    test_no_adopt();
+  }
   if (all || strcmp(what, "threads") == 0) test_threads();
   if (all || strcmp(what, "race") == 0) test_race();
   if (all || strcmp(what, "fork") == 0) test_fork();
