@@ -192,6 +192,73 @@ int am_stats_get(am_stats_t *out);
 /* Prints the statistics report to stderr. */
 void am_stats_print(void);
 
+/* ---- first-class heaps (README "First-class heaps", doc/heaps.md) ----------------------
+ * A heap a program creates, allocates from, and throws away whole: am_heap_destroy frees every
+ * block still live in it at once, in time proportional to its slabs and large blocks, not to
+ * its blocks (a request's or a compilation unit's objects, say).
+ *
+ * Ownership: a heap belongs to the thread that created it. Only that thread allocates from it
+ * (am_heap_malloc & co.), makes it its default, resets, releases or destroys it; any other
+ * thread doing so is stopped with "amalloc: error: FUNCTION: heap owned by another thread". Its
+ * blocks are ordinary blocks: free, realloc, malloc_usable_size (and the am_* names) work on
+ * them from any thread, up to the destroy or reset. A block of a heap freed (or reallocated) after the
+ * heap destroyed or reset it is an error, reported as "amalloc: error: free: pointer to a block
+ * of a destroyed heap (pointer 0x...)" while its memory has not been reused (doc/heaps.md says
+ * exactly when). Using a destroyed heap's handle is reported ("heap destroyed") until
+ * am_heap_new hands the same struct out again. A heap still live when its thread exits is
+ * released (its blocks stay valid). Blocks of a first-class heap are never sampled by the
+ * heap profiler. NULL stands for the calling thread's default heap in the allocation calls. */
+typedef struct am_heap_s am_heap_t;
+
+/* A new, empty heap owned by the calling thread; NULL (errno ENOMEM) without memory. */
+am_heap_t *am_heap_new(void);
+/* malloc, calloc, realloc, aligned_alloc and malloc_usable_size in `heap` (NULL: the calling
+ * thread's default heap). am_heap_realloc returns a block of `heap`: a block of another heap
+ * moves (copied) into it; a block of `heap` keeps realloc's rules (in place when it fits).
+ * am_heap_aligned_alloc takes any power of two (EINVAL otherwise); am_heap_usable_size is
+ * malloc_usable_size (the heap is only checked). */
+void *am_heap_malloc(am_heap_t *heap, size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE(2);
+void *am_heap_calloc(am_heap_t *heap, size_t count, size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE2(2, 3);
+void *am_heap_realloc(am_heap_t *heap, void *ptr, size_t size) AM_API_ATTR_ALLOC_SIZE(3);
+void *am_heap_aligned_alloc(am_heap_t *heap, size_t alignment, size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE(3);
+size_t am_heap_usable_size(am_heap_t *heap, const void *ptr);
+/* Frees every block of the heap (small and medium ones with their slabs, large ones one by
+ * one) and deletes the heap. Its memory goes to the thread's own heap for reuse and back to
+ * the OS after the purge delay (AMALLOC_PURGE_DELAY_MS). If the heap was the thread's default,
+ * the thread's own heap is the default again. The secure build checks the canary of every live
+ * block and the quarantined blocks of the heap first. NULL: nothing. */
+void am_heap_destroy(am_heap_t *heap);
+/* Frees every block of the heap, as am_heap_destroy, and keeps the heap (and its memory) for
+ * more allocations. NULL: nothing. */
+void am_heap_reset(am_heap_t *heap);
+/* Deletes the heap and keeps its blocks: they pass to the thread's own heap and stay valid
+ * (freed one by one as usual). NULL: nothing. */
+void am_heap_release(am_heap_t *heap);
+/* Makes `heap` the calling thread's default: its malloc, calloc, realloc (when a block moves),
+ * C++ operator new ... allocate from it until the next am_heap_set_default (or its destroy).
+ * NULL: the thread's own heap. Returns the previous default (NULL: the thread's own heap), to
+ * restore it with. */
+am_heap_t *am_heap_set_default(am_heap_t *heap);
+
+#define AM_HEAP_STATS_VERSION 1
+typedef struct am_heap_stats_s {
+  size_t size;                /* the caller sets sizeof(am_heap_stats_t) */
+  size_t version;             /* AM_HEAP_STATS_VERSION */
+  size_t blocks;              /* small and medium blocks live (blocks freed by other threads
+                                 are collected first: they do not count) */
+  size_t block_bytes;         /* their block sizes summed */
+  size_t large_blocks;        /* large blocks live */
+  size_t large_bytes;         /* their usable bytes */
+  size_t mallocs;             /* small and medium blocks handed out, ever */
+  size_t large_mallocs;       /* large blocks handed out, ever */
+  size_t slabs;               /* slabs held */
+  size_t segments;            /* small and medium segments held */
+  size_t resets;              /* am_heap_reset calls */
+} am_heap_stats_t;
+/* Fills *out for `heap` (the calling thread's own; out->size set by the caller). Returns 0, or
+ * EINVAL (heap or out NULL, out->size too small). */
+int am_heap_stats(am_heap_t *heap, am_heap_stats_t *out);
+
 /* Testing only (fault injection): after this call, the OS mapping calls amalloc makes (mmap
  * and mremap; munmap and madvise are not affected) numbered after+1 .. after+count fail as if
  * the system had no memory (count < 0: every one after `after`); turning failures on also

@@ -169,9 +169,15 @@ static am_slab_t *am_checked_slab(am_segment_t *seg, const void *p, const char *
   if (am_unlikely(slab->bsize == 0)) {
     if ((const uint8_t *)p < (const uint8_t *)seg + _am_segment_header_size())
       _am_fatal_in(fn, AM_E_INTERIOR, p);
+    /* (a slot a first-class heap's destroy or reset freed, not reused since: internal.h) */
+    if (am_remote_top(atomic_load_explicit(am_slab_remote(slab), memory_order_relaxed)) == AM_REMOTE_DEAD)
+      _am_fatal_in(fn, AM_E_DESTROYED, p);
     _am_fatal_in(fn, strcmp(fn, "free") == 0 ? AM_E_DOUBLE : AM_E_FREED, p);
   }
   if (am_likely(!am_slab_interior(slab, p))) return slab;
+  /* (the layout was cleared under our feet by a first-class heap's destroy: internal.h) */
+  if (am_remote_top(atomic_load_explicit(am_slab_remote(slab), memory_order_acquire)) == AM_REMOTE_DEAD)
+    _am_fatal_in(fn, AM_E_DESTROYED, p);
   uint64_t off = (uint64_t)((const uint8_t *)p - am_slab_start(slab));
   if (off >= (uint64_t)slab->reserved * slab->bsize || off % slab->bsize != 0)
     _am_fatal_in(fn, AM_E_INTERIOR, p);
@@ -257,6 +263,7 @@ static am_noinline void am_free_off_grid(void *p, am_slab_t *slab) {
  * thread's (or an abandoned) segment, which goes on the slab's atomic remote stack. */
 static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   if (seg->kind == AM_SEGMENT_LARGE) {
+    if (am_unlikely(am_large_heap(seg) != NULL)) _am_heap_large_unlink(seg, p, "free");
     if (am_unlikely(seg->prof_sampled)) _am_prof_large_freed(seg, p, "free");
     _am_large_free(seg, p);
     return;
@@ -270,7 +277,8 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   }
   am_slab_t *slab = am_checked_slab(seg, p, "free");
   am_block_t *b = p;
-  uintptr_t mark = am_block_mark(slab, b);
+  uintptr_t life = __atomic_load_n(&slab->mark_key, __ATOMIC_RELAXED);
+  uintptr_t mark = (uintptr_t)b ^ life;   /* (am_block_mark) */
   /* Not the owner: the owner's lists cannot be walked from here, so the mark decides (the
    * secure build checked the block when it entered the quarantine). */
   if (AM_CHECKS && !AM_SECURE && am_unlikely(b->mark == mark)) _am_fatal_in("free", AM_E_DOUBLE, p);
@@ -286,6 +294,12 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   bool announced = false;
   uintptr_t head = atomic_load_explicit(remote, memory_order_relaxed);
   do {
+    /* the block's first-class heap freed the slab after the checks above (a destroy or reset
+     * racing this free), or the slot holds a slab of another life already: reported, never
+     * pushed (doc/heaps.md: what is left is a window of a few instructions) */
+    if (am_unlikely(am_remote_top(head) == AM_REMOTE_DEAD ||
+                    __atomic_load_n(&slab->mark_key, __ATOMIC_RELAXED) != life))
+      _am_fatal_in("free", AM_E_DESTROYED, p);
     /* a stack longer than the slab means blocks freed twice */
     if (am_unlikely(am_remote_count(head) >= reserved)) _am_fatal_in("free", AM_E_OVERFREED, p);
     if (am_unlikely((head == 0) != announced)) {
@@ -487,6 +501,7 @@ AM_EXPORT void *am_realloc(void *p, size_t size) {
   am_segment_t *seg = am_ptr_segment(p);
   if (am_unlikely(!am_segmap_contains(seg))) _am_fatal_in("realloc", AM_E_FOREIGN, p);
   if (seg->kind == AM_SEGMENT_LARGE) {
+    if (am_unlikely(am_large_heap(seg) != NULL)) return _am_heap_large_realloc(seg, p, size);
     if (am_unlikely(seg->prof_sampled || atomic_load_explicit(&am_g.prof_period, memory_order_relaxed) > 0))
       return _am_prof_realloc_large(seg, p, size);
     return _am_large_realloc(seg, p, size);

@@ -24,6 +24,7 @@
 
 AM_TLS am_heap_t *am_tls_heap = &am_heap_empty;
 AM_TLS am_segment_t *am_tls_seg = AM_SEG_NONE;
+AM_TLS am_heap_t *am_tls_home;
 
 /* ---- slabs ------------------------------------------------------------------------------ */
 
@@ -337,7 +338,7 @@ AM_INTERNAL am_noinline void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab
 
 /* ---- thread start and exit -------------------------------------------------------------- */
 
-static am_heap_t *am_heap_new(void) {
+static am_heap_t *am_heap_struct_take(void) {
   am_heap_t *heap = NULL;
   pthread_mutex_lock(&am_g.heap_lock);
   if (am_g.heap_pool != NULL) {
@@ -366,9 +367,10 @@ static am_heap_t *am_heap_new(void) {
 /* A heap, initialised and on am_g.heaps, owned by no thread yet (NULL when there is no memory
  * for it), its countdowns to the next sample armed (prof.c). */
 AM_INTERNAL am_heap_t *_am_heap_create(void) {
-  am_heap_t *heap = am_heap_new();
+  am_heap_t *heap = am_heap_struct_take();
   if (heap == NULL) return NULL;
   memset(heap, 0, sizeof(*heap));
+  heap->cookie = (uintptr_t)heap ^ am_g.secret;
   for (size_t c = 0; c < AM_CLASS_COUNT; c++) heap->current[c] = &am_slab_empty;
   am_heap_init_direct(heap);
   _am_prof_arm_heap(heap);
@@ -386,6 +388,8 @@ AM_INTERNAL am_heap_t *_am_heap_init_thread(void) {
   am_heap_t *heap = _am_heap_create();
   if (heap == NULL) return NULL;
   am_stat_add(&am_g.stat_threads, 1);
+  heap->owner = &am_tls_home;
+  am_tls_home = heap;
   am_tls_heap = heap;
   /* Set last: pthread_setspecific may itself allocate (for high key numbers), which then
    * finds the heap already in place. */
@@ -393,18 +397,9 @@ AM_INTERNAL am_heap_t *_am_heap_init_thread(void) {
   return heap;
 }
 
-/* The thread key's destructor: abandons the heap's segments for other threads to adopt. */
-AM_INTERNAL void _am_heap_thread_done(void *value) {
-  (void)value;
-  am_heap_t *heap = am_tls_heap;
-  if (heap == &am_heap_empty) return;
-#if AM_SECURE
-  _am_secure_thread_done();             /* free the thread's quarantined blocks while it owns its heap */
-#endif
-  am_tls_heap = &am_heap_empty;
-  am_tls_seg = AM_SEG_NONE;             /* (its segments are abandoned or unmapped next) */
-  _am_segment_abandon_all(heap);
-  am_stat_add(&am_g.stat_threads_exited, 1);
+/* Takes `heap` off am_g.heaps (its allocation counts merged into the process-wide ones) and
+ * puts the struct in the pool for reuse. */
+AM_INTERNAL void _am_heap_retire(am_heap_t *heap) {
   pthread_mutex_lock(&am_g.heap_lock);
   for (size_t c = 0; c < AM_CLASS_COUNT; c++)
     atomic_fetch_add_explicit(&am_g.stat_mallocs[c], am_heap_mallocs(heap, c), memory_order_relaxed);
@@ -414,4 +409,27 @@ AM_INTERNAL void _am_heap_thread_done(void *value) {
   heap->next_free = am_g.heap_pool;
   am_g.heap_pool = heap;
   pthread_mutex_unlock(&am_g.heap_lock);
+}
+
+/* The thread key's destructor: releases the thread's first-class heaps into its own heap
+ * (their blocks stay valid: other threads may hold them), then abandons that heap's segments
+ * for other threads to adopt. */
+AM_INTERNAL void _am_heap_thread_done(void *value) {
+  (void)value;
+  am_heap_t *heap = am_tls_home;
+  if (heap == NULL) return;
+  am_tls_heap = heap;                   /* (a first-class heap may have been the default) */
+  am_tls_seg = AM_SEG_NONE;
+#if AM_SECURE
+  /* free the thread's quarantined blocks while it owns its heaps */
+  for (am_heap_t *u = heap->users; u != NULL; u = u->user_next) _am_secure_flush(u);
+  _am_secure_flush(heap);
+#endif
+  while (heap->users != NULL) _am_heap_user_release(heap->users);
+  am_tls_heap = &am_heap_empty;
+  am_tls_home = NULL;
+  am_tls_seg = AM_SEG_NONE;             /* (its segments are abandoned or unmapped next) */
+  _am_segment_abandon_all(heap);
+  am_stat_add(&am_g.stat_threads_exited, 1);
+  _am_heap_retire(heap);
 }

@@ -12,6 +12,9 @@
  * child never inherits them held; everything else is owned by single threads. In the child
  * only the forking thread lives on; the other threads' heaps and segments stay as they were
  * (their blocks can still be freed, into remote lists), which is what every allocator does.
+ * First-class heaps go on in the child as they were: those of the forking thread stay its own
+ * (its thread token, the address of its am_tls_home, is the same in the child); the others'
+ * owners are gone, so they can no longer be destroyed (their blocks can be freed).
  */
 #include "internal.h"
 
@@ -27,6 +30,8 @@ static void am_fork_child(void) {
   pthread_mutex_init(&am_g.heap_lock, NULL);
   pthread_mutex_init(&am_g.segments_lock, NULL);
   atomic_store_explicit(&am_g.large_lock, 0, memory_order_relaxed);
+  for (am_heap_t *h = am_g.heaps; h != NULL; h = h->gnext)   /* (held by the prepare handler) */
+    atomic_store_explicit(&h->large_lock, 0, memory_order_relaxed);
   _am_segment_fork_child();
 #if AM_SECURE
   _am_secure_fork_child();
@@ -35,15 +40,19 @@ static void am_fork_child(void) {
 
 /* Lock order: prof_lock (a sample allocates from the profiler's heap under it, which may take
  * any of the others), heap_lock, abandoned_lock, segments_lock, then a segment's spin lock;
- * large_lock is never held with another but prof_lock. */
+ * large_lock is never held with another but prof_lock; a first-class heap's large_lock
+ * (types.h) is never held with another either (taken last here, with every heap's: a forked
+ * child then finds each heap's list of large blocks whole). */
 AM_INTERNAL void _am_lock_all(void) {
   pthread_mutex_lock(&am_g.prof_lock);
   pthread_mutex_lock(&am_g.heap_lock);
   pthread_mutex_lock(&am_g.abandoned_lock);
   pthread_mutex_lock(&am_g.segments_lock);
   am_spin_lock(&am_g.large_lock);
+  for (am_heap_t *h = am_g.heaps; h != NULL; h = h->gnext) am_spin_lock(&h->large_lock);
 }
 AM_INTERNAL void _am_unlock_all(void) {
+  for (am_heap_t *h = am_g.heaps; h != NULL; h = h->gnext) am_spin_unlock(&h->large_lock);
   am_spin_unlock(&am_g.large_lock);
   pthread_mutex_unlock(&am_g.segments_lock);
   pthread_mutex_unlock(&am_g.abandoned_lock);

@@ -38,6 +38,10 @@ AM_INTERNAL _Noreturn void _am_fatal_in(const char *fn, const char *problem, con
 #define AM_E_DOUBLE "double free"
 #define AM_E_OVERFREED "double free (more blocks freed than allocated)"
 #define AM_E_SIZE "size does not match the block"
+#define AM_E_DESTROYED "pointer to a block of a destroyed heap"
+#define AM_E_HEAP_DEAD "heap destroyed"
+#define AM_E_HEAP_OWNER "heap owned by another thread"
+#define AM_E_HEAP_BAD "not a heap"
 #if AM_DEBUG >= 1
 #define am_assert(c) ((c) ? (void)0 : _am_fatal("internal assertion failed: " #c, NULL))
 #else
@@ -159,6 +163,11 @@ am_inline am_block_t *am_remote_top(uintptr_t w) { return (am_block_t *)(w & AM_
  * meanwhile), so that its owner cannot restart the slab and hand out blocks the madvise would
  * then zero. */
 #define AM_REMOTE_RECLAIMING ((am_block_t *)(uintptr_t)32)
+/* The top of the stack of a slot whose slab a first-class heap's destroy or reset freed
+ * (segment.c am_slot_release): a remote free that finds it (the block's heap destroyed it
+ * meanwhile) is reported, and so is a free into the free slot afterwards (alloc.c
+ * am_checked_slab), until the slot holds a slab again (_am_slab_init clears it). */
+#define AM_REMOTE_DEAD ((am_block_t *)(uintptr_t)48)
 am_inline bool am_remote_is_reclaim(const am_block_t *top) {
   return top == AM_REMOTE_RECLAIMED || top == AM_REMOTE_RECLAIMING;
 }
@@ -179,6 +188,8 @@ AM_INTERNAL size_t _am_purge(bool force);
 AM_INTERNAL void _am_purge_thread_start(void);
 AM_INTERNAL void _am_purge_thread_stop(void);
 AM_INTERNAL void _am_segment_fork_child(void);
+AM_INTERNAL void _am_segment_heap_clear(am_heap_t *heap, am_heap_t *to);
+AM_INTERNAL void _am_segment_heap_hand_over(am_heap_t *heap, am_heap_t *to);
 AM_INTERNAL int64_t _am_clock_ms(void);
 /* ---- purge.c ----------------------------------------------------------------------------- */
 AM_INTERNAL long _am_purge_delay(size_t pool);
@@ -200,6 +211,10 @@ am_inline void am_purge_maybe(void) {
 /* ---- heap.c ------------------------------------------------------------------------------ */
 extern AM_TLS am_heap_t *am_tls_heap;
 am_inline am_heap_t *am_heap_get(void) { return am_tls_heap; }
+/* The calling thread's own heap (NULL until its first allocation): am_tls_heap is that heap
+ * unless the thread made a first-class heap its default (am_heap_set_default). The variable's
+ * address is the thread's token in am_heap_t.owner. */
+extern AM_TLS am_heap_t *am_tls_home;
 /* The free fast path's segment: a segment the calling thread's heap owns, which passed the
  * segment map test and the owner test when free last took the slow way into it (alloc.c
  * am_free_block). A pointer whose segment equals it needs neither test again: the one compare
@@ -220,6 +235,7 @@ am_inline void am_heap_init_direct(am_heap_t *heap) {
 AM_INTERNAL am_heap_t *_am_heap_init_thread(void);
 AM_INTERNAL am_heap_t *_am_heap_create(void);
 AM_INTERNAL void _am_heap_thread_done(void *value);
+AM_INTERNAL void _am_heap_retire(am_heap_t *heap);
 AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls);
 AM_INTERNAL void _am_heap_free_slow(am_heap_t *heap, am_slab_t *slab);
 AM_INTERNAL void _am_heap_tick(am_heap_t *heap);
@@ -243,7 +259,8 @@ am_inline size_t am_secure_fill_end(size_t bsize) {
   size_t end = bsize - 8;
   return end < AM_SECURE_FILL_MAX ? end : AM_SECURE_FILL_MAX;
 }
-AM_INTERNAL void _am_secure_thread_done(void);
+AM_INTERNAL void _am_secure_flush(am_heap_t *heap);
+AM_INTERNAL void _am_secure_heap_drop(am_heap_t *heap, const char *fn);
 AM_INTERNAL uintptr_t _am_secure_random(void);
 AM_INTERNAL void _am_secure_fork_child(void);
 #endif
@@ -394,6 +411,16 @@ AM_INTERNAL void _am_free_aligned_sized_check(void *p, size_t alignment, size_t 
 static am_slab_t *am_checked_slab(am_segment_t *seg, const void *p, const char *fn);
 static void am_free_marked(am_slab_t *slab, am_block_t *b);
 AM_INTERNAL void _am_free_block(am_segment_t *seg, void *p);
+
+/* ---- heapapi.c (first-class heaps) ------------------------------------------------------ */
+AM_INTERNAL void _am_heap_user_release(am_heap_t *heap);
+AM_INTERNAL void _am_heap_large_unlink(am_segment_t *seg, const void *p, const char *fn);
+AM_INTERNAL void *_am_heap_large_realloc(am_segment_t *seg, void *p, size_t size);
+/* The first-class heap a large block belongs to (NULL: none). Another thread's destroy may
+ * clear it: relaxed atomic. */
+am_inline am_heap_t *am_large_heap(const am_segment_t *seg) {
+  return __atomic_load_n(&seg->large_heap, __ATOMIC_RELAXED);
+}
 
 /* ---- large.c ----------------------------------------------------------------------------- */
 AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero);

@@ -257,6 +257,7 @@ AM_INTERNAL void *_am_large_alloc(size_t size, size_t align, bool zero) {
   am_stat_add(&am_g.stat_large_usable, seg->large_size);
   seg->cookie = (uintptr_t)seg ^ am_g.secret;
   atomic_store_explicit(&seg->heap, NULL, memory_order_relaxed);
+  seg->large_heap = NULL;                 /* (heapapi.c links a first-class heap's block) */
   _am_segmap_set(seg, true);
   am_stat_add(&am_g.stat_large_count, 1);
   am_stat_add(&am_g.stat_large_mallocs, 1);

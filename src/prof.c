@@ -124,7 +124,7 @@ static double am_prof_scale(double avg, double period) {
  * was last armed go to its counter (internal.h am_heap_mallocs). */
 static void am_prof_arm(am_heap_t *heap, size_t cls, long period) {
   int64_t gap = AM_PROF_OFF_GAP;
-  if (period > 0) {
+  if (period > 0 && heap->kind != AM_HEAP_USER) {    /* (first-class heaps: never sampled) */
     double g = am_prof_draw((double)period) / (double)am_class_size[cls];
     gap = g >= (double)AM_PROF_NEVER ? AM_PROF_NEVER : (int64_t)g;
   }
@@ -370,7 +370,7 @@ static AM_API_TEXT am_noinline void *am_prof_sample_block(size_t cls) {
 static AM_API_TEXT am_noinline void *am_prof_expired(am_heap_t *heap, size_t cls) {
   long period = atomic_load_explicit(&am_g.prof_period, memory_order_relaxed);
   am_prof_arm(heap, cls, period);
-  if (period <= 0 || am_prof_busy) return NULL;
+  if (period <= 0 || am_prof_busy || heap->kind == AM_HEAP_USER) return NULL;
   void *p = am_prof_sample_block(cls);
   if (p != NULL) heap->stat_mallocs[cls]--;   /* (the profiler's heap counted it) */
   return p;

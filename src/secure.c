@@ -29,6 +29,8 @@
  *     blocks handed out (and on every large allocation), so a write into a quarantined block is
  *     reported within 64 frees or 256 allocations, whichever comes first. The ring is checked and
  *     emptied when the thread exits (heap.c's thread destructor) and checked at process exit.
+ *     Blocks of a first-class heap go to the ring only when the heap's own thread frees them;
+ *     its destroy and reset check them there and drop them (heapapi.c).
  *   - guard pages (PROT_NONE): the last page of every slab slot, a page between each segment's
  *     header (the slab descriptors) and its first slab, and a page before and after every large
  *     block (segment.c, large.c).
@@ -225,6 +227,10 @@ static void *am_secure_quarantine(am_segment_t *seg, void *p) {
   am_secure_check_block(seg, slab, p, "free");
   am_heap_t *heap = am_heap_get();
   if (am_unlikely(heap == &am_heap_empty)) return p;
+  /* A block of another thread's first-class heap is not quarantined here: that heap's destroy
+   * cannot reach this thread's ring (it checks and drops only its own thread's rings). */
+  am_heap_t *owner = atomic_load_explicit(&seg->heap, memory_order_relaxed);
+  if (am_unlikely(owner != NULL && owner->kind == AM_HEAP_USER && owner->owner != (const void *)&am_tls_home)) return p;
   am_block_t *b = p;
   b->next = (am_block_t *)(uintptr_t)AM_SECURE_FILL_WORD;
   b->mark = am_block_mark(slab, b);
@@ -240,10 +246,9 @@ static void *am_secure_quarantine(am_segment_t *seg, void *p) {
   return old;
 }
 
-/* The thread exits: its quarantined blocks are checked and freed while it owns its heap. */
-AM_INTERNAL void _am_secure_thread_done(void) {
-  am_heap_t *heap = am_heap_get();
-  if (heap == &am_heap_empty) return;
+/* The heap's quarantined blocks are checked and freed (its thread exits, or a first-class
+ * heap that was its default is released or destroyed), while the thread owns its heaps. */
+AM_INTERNAL void _am_secure_flush(am_heap_t *heap) {
   for (unsigned i = 0; i < AM_SECURE_RING; i++) {
     am_block_t *b = heap->quarantine[i];
     if (b == NULL) continue;
@@ -252,6 +257,22 @@ AM_INTERNAL void _am_secure_thread_done(void) {
     _am_free_block(am_ptr_segment(b), b);
   }
   heap->quarantine_pos = 0;
+}
+
+/* First-class heap `heap` frees all its blocks (destroy or reset; `fn` names the call): its
+ * blocks in the quarantines of its thread's heaps (a block goes to the ring of the heap that
+ * is the default when it is freed; other threads do not quarantine them, see
+ * am_secure_quarantine) are checked and dropped from them: their slabs go with the heap. */
+AM_INTERNAL void _am_secure_heap_drop(am_heap_t *heap, const char *fn) {
+  am_heap_t *home = heap->home;
+  for (am_heap_t *x = home; x != NULL; x = x == home ? home->users : x->user_next) {
+    for (unsigned i = 0; i < AM_SECURE_RING; i++) {
+      am_block_t *b = x->quarantine[i];
+      if (b == NULL || atomic_load_explicit(&am_ptr_segment(b)->heap, memory_order_relaxed) != heap) continue;
+      am_sec_check_fill(b, fn);
+      x->quarantine[i] = NULL;
+    }
+  }
 }
 
 /* At process exit: the calling thread's quarantine is checked (not freed). */

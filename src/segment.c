@@ -293,9 +293,22 @@ static size_t am_segment_purge_free_slots(am_segment_t *seg) {
 
 /* ---- slots ------------------------------------------------------------------------------ */
 
-/* Marks slot `slab` free (no decision about the segment). */
-static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
+/* Marks slot `slab` free (no decision about the segment). `dead`: a first-class heap's destroy
+ * or reset frees the slab with blocks maybe still in other threads' hands: its remote stack
+ * becomes AM_REMOTE_DEAD first, under the lock (a purger reclaiming it holds the lock
+ * throughout), with one exchange: a push that came first is dropped with the slab (and its announcement
+ * taken back), a push that comes after finds DEAD and is reported (alloc.c am_free_generic). */
+static void am_slot_release_as(am_segment_t *seg, am_slab_t *slab, bool dead) {
   am_assert(slab->state != AM_SLAB_FREE);
+  if (dead) {
+    /* first, before the layout is cleared: a racing free that sees the cleared layout then
+     * finds DEAD too, and reports the destroyed heap (alloc.c am_checked_slab) */
+    am_seg_lock(seg);
+    uintptr_t w = atomic_exchange_explicit(am_slab_remote(slab), am_remote_word(AM_REMOTE_DEAD, 0),
+                                           memory_order_acq_rel);
+    if (w != 0) atomic_fetch_sub_explicit(&seg->remote_pending, 1, memory_order_relaxed);
+    am_seg_unlock(seg);
+  }
   am_stat_sub(&am_g.stat_slab_bytes, (size_t)1 << seg->slab_shift);
   am_stat_sub(&am_g.stat_class_slabs[slab->cls], 1);
   slab->state = AM_SLAB_FREE;
@@ -305,7 +318,7 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   slab->capacity = 0;
   am_slab_set_limit(slab, 0);
   slab->next = slab->prev = NULL;
-  atomic_store_explicit(am_slab_remote(slab), 0, memory_order_relaxed);
+  if (!dead) atomic_store_explicit(am_slab_remote(slab), 0, memory_order_relaxed);
   uint64_t bit = (uint64_t)1 << am_slab_index(slab);
   long delay = _am_purge_delay(seg->kind);
   am_seg_lock(seg);
@@ -324,6 +337,8 @@ static void am_slot_release(am_segment_t *seg, am_slab_t *slab) {
   if (delay == 0) am_segment_purge_locked(seg);
   am_seg_unlock(seg);
 }
+
+static void am_slot_release(am_segment_t *seg, am_slab_t *slab) { am_slot_release_as(seg, slab, false); }
 
 /* Takes an owned segment out of its heap and unmaps it. */
 static void am_segment_drop(am_heap_t *heap, am_segment_t *seg) {
@@ -357,6 +372,7 @@ AM_INTERNAL bool _am_segment_slab_free(am_heap_t *heap, am_slab_t *slab) {
   am_segment_t *seg = am_slab_segment(slab);
   bool was_full = seg->free_mask == 0;
   am_slot_release(seg, slab);
+  __atomic_store_n(&heap->stat_slabs, heap->stat_slabs - (heap->stat_slabs != 0), __ATOMIC_RELAXED);
   if (seg->slabs_used == 0 && heap->segment_count[seg->kind] > 1) {
     if (_am_purge_delay(seg->kind) == 0 || seg->hugetlb) {   /* (hugetlb pages are
                                                                            scarce, never purged) */
@@ -466,16 +482,113 @@ static void am_segment_convert(am_heap_t *heap, am_segment_t *seg, am_segment_ki
   am_stat_add(&am_g.stat_converted, 1);
 }
 
+/* Moves empty segment `seg` (every slot free) of heap `from` to heap `to`, both owned by the
+ * calling thread, as an empty segment `to` keeps for reuse (or unmaps after the delay). */
+static void am_segment_move_empty(am_heap_t *from, am_heap_t *to, am_segment_t *seg) {
+  am_assert(seg->slabs_used == 0);
+  if (seg->empty_kept) from->empty_segments--;
+  am_seglist_remove(from, seg);
+  am_tls_seg_forget(seg);
+  atomic_store_explicit(&seg->heap, to, memory_order_release);
+  am_seglist_push_front(to, seg);
+  seg->empty_kept = 1;
+  seg->empty_at = _am_clock_ms();
+  to->empty_segments++;
+}
+
+/* An empty segment of kind `kind` for first-class heap `heap`, taken from its thread's own heap
+ * (the segments of destroyed heaps wait there, resident, until the purge delay): the next
+ * request's heap reuses them without a page fault. One of the other kind is converted. NULL
+ * when there is none. */
+static am_segment_t *am_segment_borrow(am_heap_t *heap, am_segment_kind_t kind) {
+  am_heap_t *home = heap->home;
+  if (home == NULL || home->empty_segments == 0) return NULL;
+  am_segment_t *found = NULL;
+  size_t looked = 0;
+  for (am_segment_t *s = home->segments[kind]; s != NULL && s->free_mask != 0 && looked < 16; s = s->next, looked++)
+    if (s->empty_kept && s->slabs_used == 0) {
+      found = s;
+      break;
+    }
+  if (found == NULL && (found = am_segment_find_empty(home, kind, false)) != NULL)
+    am_segment_convert(home, found, kind);
+  if (found == NULL) return NULL;
+  am_segment_move_empty(home, heap, found);
+  found->empty_kept = 0;                /* (in use at once) */
+  heap->empty_segments--;
+  return found;
+}
+
+/* Frees every slab of `heap` (a first-class heap's destroy or reset: its blocks are all freed at
+ * once; their remote stacks become AM_REMOTE_DEAD). `to` NULL (reset): the segments stay, empty,
+ * for the heap's next allocations (beyond one of each kind they are unmapped after the delay);
+ * else (destroy) they go to heap `to`, the thread's own heap, as empty segments, or are
+ * unmapped at once when the delay is 0 (or for hugetlb segments). Time: one pass over the slot
+ * descriptors. */
+AM_INTERNAL void _am_segment_heap_clear(am_heap_t *heap, am_heap_t *to) {
+  for (size_t kind = 0; kind < 2; kind++) {
+    am_segment_t *seg = heap->segments[kind];
+    while (seg != NULL) {
+      am_segment_t *next = seg->next;
+      uint64_t used = ~seg->free_mask & am_segment_all_slots(seg);
+      while (used != 0) {
+        size_t i = (size_t)__builtin_ctzll(used);
+        used &= used - 1;
+        am_slot_release_as(seg, &seg->slabs[i], true);
+      }
+      if (to == NULL) {
+        if (!seg->empty_kept) heap->empty_segments++;
+        seg->empty_kept = 1;
+        seg->empty_at = _am_clock_ms();
+      } else if (_am_purge_delay(seg->kind) == 0 || seg->hugetlb) {
+        am_segment_drop(heap, seg);
+      } else {
+        am_segment_move_empty(heap, to, seg);
+      }
+      seg = next;
+    }
+  }
+  __atomic_store_n(&heap->stat_slabs, 0, __ATOMIC_RELAXED);
+}
+
+/* Hands every segment of first-class heap `heap` to heap `to` (the thread's own: am_heap_release
+ * and the thread's exit): its live blocks stay where they are and become `to`'s, as when a
+ * thread adopts an abandoned segment. */
+AM_INTERNAL void _am_segment_heap_hand_over(am_heap_t *heap, am_heap_t *to) {
+  for (size_t kind = 0; kind < 2; kind++) {
+    am_segment_t *seg;
+    while ((seg = heap->segments[kind]) != NULL) {
+      if (seg->slabs_used == 0) {
+        am_segment_move_empty(heap, to, seg);
+        continue;
+      }
+      if (seg->empty_kept) heap->empty_segments--;
+      seg->empty_kept = 0;
+      am_seglist_remove(heap, seg);
+      am_tls_seg_forget(seg);
+      am_segment_adopt(to, seg);
+      am_stat_sub(&am_g.stat_reclaimed, 1);   /* (not an abandoned segment) */
+    }
+  }
+  __atomic_store_n(&heap->stat_slabs, 0, __ATOMIC_RELAXED);
+}
+
 /* A fresh slab of class `cls` for `heap`, or NULL (errno ENOMEM) when the OS has no memory. */
 AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   am_segment_kind_t kind =
       am_class_size[cls] <= AM_SMALL_MAX ? AM_SEGMENT_SMALL : AM_SEGMENT_MEDIUM;
   am_segment_t *seg = heap->segments[kind];
   if (seg == NULL || seg->free_mask == 0) {
-    /* Take over abandoned segments until one has a free slot. */
-    for (;;) {
-      seg = am_segment_reclaim(heap, kind);
-      if (seg == NULL || seg->free_mask != 0) break;
+    /* Take over abandoned segments until one has a free slot. Not a first-class heap: their
+     * live blocks are other threads', which its destroy would free; it takes an empty segment
+     * of its thread's own heap instead (where destroyed heaps' segments go). */
+    if (heap->kind == AM_HEAP_THREAD) {
+      for (;;) {
+        seg = am_segment_reclaim(heap, kind);
+        if (seg == NULL || seg->free_mask != 0) break;
+      }
+    } else {
+      seg = am_segment_borrow(heap, kind);
     }
     if (seg == NULL && (seg = am_segment_find_empty(heap, kind, false)) != NULL)
       am_segment_convert(heap, seg, kind);
@@ -547,6 +660,7 @@ AM_INTERNAL am_slab_t *_am_segment_slab_alloc(am_heap_t *heap, size_t cls) {
   size_t now = atomic_fetch_add_explicit(&am_g.stat_class_slabs[cls], 1, memory_order_relaxed) + 1;
   if (now > atomic_load_explicit(&am_g.stat_class_peak_slabs[cls], memory_order_relaxed))
     atomic_store_explicit(&am_g.stat_class_peak_slabs[cls], now, memory_order_relaxed);
+  __atomic_store_n(&heap->stat_slabs, heap->stat_slabs + 1, __ATOMIC_RELAXED);
   _am_slab_init(slab, cls);
   return slab;
 }

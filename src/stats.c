@@ -48,7 +48,9 @@ AM_EXPORT struct am_mallinfo am_mallinfo(void) {
  * caller adopts), and the pages of free slots. */
 AM_EXPORT int am_malloc_trim(size_t pad) {
   (void)pad;
-  am_heap_t *heap = am_heap_get();
+  /* the thread's own heap, even while a first-class heap is its default: that one must never
+   * adopt abandoned segments (heapapi.c) */
+  am_heap_t *heap = am_tls_home != NULL ? am_tls_home : am_heap_get();
   if (heap == &am_heap_empty) {
     if (__atomic_load_n(&am_g.abandoned_count, __ATOMIC_RELAXED) == 0 &&
         atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0)
@@ -253,6 +255,29 @@ AM_EXPORT void am_stats_print(void) {
     am_line_num(&l, *(const size_t *)((const char *)&st + rows[i].off), 14);
     am_line_end(&l);
   }
+  /* first-class heaps live now (heapapi.c): counters their owners update on slow paths, read
+   * without stopping them */
+  pthread_mutex_lock(&am_g.heap_lock);
+  for (am_heap_t *h = am_g.heaps; h != NULL; h = h->gnext) {
+    if (__atomic_load_n(&h->kind, __ATOMIC_RELAXED) != AM_HEAP_USER) continue;
+    size_t mallocs = 0;
+    for (size_t c = 0; c < AM_CLASS_COUNT; c++) mallocs += am_heap_mallocs(h, c);
+    am_line_str(&l, "amalloc: heap ");
+    am_line_num(&l, (size_t)h->thread_serial, 0);
+    am_line_str(&l, ": slabs");
+    am_line_num(&l, __atomic_load_n(&h->stat_slabs, __ATOMIC_RELAXED), 8);
+    am_line_str(&l, "  segments");
+    am_line_num(&l, __atomic_load_n(&h->segment_count[0], __ATOMIC_RELAXED) +
+                        __atomic_load_n(&h->segment_count[1], __ATOMIC_RELAXED), 6);
+    am_line_str(&l, "  large blocks");
+    am_line_num(&l, __atomic_load_n(&h->large_count, __ATOMIC_RELAXED), 8);
+    am_line_str(&l, "  mallocs");
+    am_line_num(&l, mallocs + __atomic_load_n(&h->large_mallocs, __ATOMIC_RELAXED), 12);
+    am_line_str(&l, "  resets");
+    am_line_num(&l, __atomic_load_n(&h->stat_resets, __ATOMIC_RELAXED), 6);
+    am_line_end(&l);
+  }
+  pthread_mutex_unlock(&am_g.heap_lock);
   errno = saved;
 }
 

@@ -20,6 +20,10 @@
  * A segment belongs to one heap (segment->heap). When a thread exits, its segments are
  * abandoned (heap = NULL) and put on a process-wide list; another thread that needs a slab
  * reclaims them before it maps new memory.
+ *
+ * First-class heaps (am_heap_new, heapapi.c, doc/heaps.md) are heaps of the same struct that a
+ * program creates: owned by the thread that created them like its own heap, with a list of
+ * their large blocks, and destroyed, reset or released as a whole.
  */
 #ifndef AM_TYPES_H
 #define AM_TYPES_H
@@ -269,7 +273,13 @@ typedef struct am_segment_s {
   uint8_t *large_block;               /* LARGE: the block's address */
   size_t large_size;                  /* LARGE: usable bytes of the block */
   uintptr_t cookie;                   /* address ^ process secret: checked on the slow paths */
-  struct am_segment_s *next;          /* owner: heap segment list, or the abandoned list */
+  /* LARGE: the first-class heap the block belongs to (NULL: none, an ordinary block), and then
+   * its neighbours in that heap's list (next, prev below). Written under that heap's
+   * large_lock only (heapapi.c); seg->heap stays NULL for every LARGE segment, so that free's
+   * owner test never takes a large block for a local one. */
+  struct am_heap_s *large_heap;
+  struct am_segment_s *next;          /* owner: heap segment list, or the abandoned list;
+                                         LARGE: the large_heap's list (under its large_lock) */
   struct am_segment_s *prev;
   am_slab_t slabs[AM_SLABS_MAX];      /* SMALL/MEDIUM: one descriptor per slot */
   am_slab_t *slot_slab[AM_SLABS_MAX]; /* SMALL/MEDIUM: for each 64 KiB of the segment, the
@@ -358,6 +368,29 @@ typedef struct am_heap_s {
   uint64_t random_bits;               /* secure.c: random bits for the release order */
 #endif
   uint32_t remote_skips;              /* owner: remote collections skipped for want of a hint */
+  /* First-class heaps (heapapi.c; doc/heaps.md has the invariants in full).
+   *   kind   AM_HEAP_THREAD: a thread's own heap (or the profiler's); AM_HEAP_USER: made by
+   *          am_heap_new, live; AM_HEAP_DEAD: destroyed or released (the struct waits in the
+   *          pool: a use of the stale handle is reported until am_heap_new reuses it).
+   *   owner  the owning thread's token (the address of its am_tls_home, unique among live
+   *          threads): only that thread allocates from the heap, destroys, resets or releases
+   *          it, or makes it its default; every am_heap_* call compares it (one load each).
+   *   A user heap never adopts abandoned segments (their live blocks are other threads', which
+   *   a destroy would free): it takes slabs from its own segments, empty segments of its
+   *   thread's own heap (`home`, where destroyed heaps' segments go), or fresh ones. Its
+   *   segments go back to `home` at destroy, with every slot free, or with their blocks at
+   *   release. Written by the owner only, plain, except `kind` (read by other threads'
+   *   statistics: relaxed). */
+  uint8_t kind;                       /* am_heap_kind_t */
+  const void *owner;                  /* the owning thread's token (NULL: none yet, or DEAD) */
+  uintptr_t cookie;                   /* address ^ process secret: an am_heap_t handle */
+  struct am_heap_s *home;             /* USER: the creating thread's own heap */
+  struct am_heap_s *users;            /* THREAD: its thread's live user heaps (list head) */
+  struct am_heap_s *user_next;        /* USER: in home->users */
+  struct am_heap_s *user_prev;
+  size_t stat_slabs;                  /* owner (relaxed): slabs held now (user heaps exact;
+                                         thread heaps approximate: adopted slabs uncounted) */
+  size_t stat_resets;                 /* owner: am_heap_reset calls */
   /* shared, in a line of its own (other threads write it): 1 when a remote free may have made a
    * stack of one of this heap's segments non-empty. The freeing thread reads seg->heap before
    * its push and stores 1 here after it (release; the heap struct is never unmapped: a stale
@@ -367,7 +400,23 @@ typedef struct am_heap_s {
    * slow path that needed a new slab walked all the heap's segments (a cold cache line each:
    * 11% of the time of a program filling 580 MB of small blocks). */
   _Alignas(64) _Atomic(uint32_t) remote_hint;
+  /* shared (USER heaps): the heap's large blocks, a list through their segments' next/prev
+   * (seg->large_heap == this heap), and its counts, under large_lock: the owner adds blocks
+   * and takes the whole list at destroy/reset/release; any thread that frees or reallocates a
+   * block unlinks it. A free that finds seg->large_heap cleared (its heap destroyed the block
+   * meanwhile) reports the free after destroy. */
+  _Atomic(uint32_t) large_lock;
+  struct am_segment_s *large;
+  size_t large_count;
+  size_t large_usable;                /* usable bytes of those blocks */
+  size_t large_mallocs;               /* ever (since creation) */
 } am_heap_t;
+
+typedef enum am_heap_kind_e {
+  AM_HEAP_THREAD = 0,
+  AM_HEAP_USER = 1,
+  AM_HEAP_DEAD = 2,
+} am_heap_kind_t;
 
 /* The heap profiler's tables (prof.c; under am_g.prof_lock, in memory mapped for them). */
 typedef struct {

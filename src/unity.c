@@ -22,6 +22,7 @@
 #include "heap.c"
 #include "large.c"
 #include "alloc.c"
+#include "heapapi.c"    /* (first-class heaps: on alloc.c's paths) */
 #include "unwind.c"     /* the profiler's stack walker */
 #include "prof.c"       /* (after alloc.c: it puts blocks back with am_slab_push) */
 #include "stats.c"
