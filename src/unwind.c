@@ -6,7 +6,8 @@
  * up to the address, say where the caller's stack pointer is (the CFA: rsp or rbp plus an
  * offset), where the return address is saved and where rbp is saved. Those three rules are all
  * a walk needs, and each address's rules are kept in a small cache (types.h
- * am_unwind_state_t): a warm walk costs a lookup and two loads a frame.
+ * am_unwind_state_t): a warm walk costs a cache lookup and two loads a frame, and one object
+ * lookup each time the walk enters another object.
  *
  * Why our own: libgcc's _Unwind_Backtrace does the same with full generality and no cache (7.3
  * us for 25 frames); libunwind caches, but maps 256 KiB in each thread at its first walk and
@@ -440,15 +441,28 @@ static void am_unw_unpack(uint64_t v, am_unw_rule_t *r) {
   *r = (am_unw_rule_t){.cfa_off = p.cfa_off, .rbp_off = p.rbp_off, .ra_off = p.ra_off, .flags = p.flags};
 }
 
+/* The object a walk is in: consecutive frames are mostly in one object, which is looked up once. */
+typedef struct {
+  uintptr_t lo, hi;                     /* its range (lo == hi: none yet) */
+  uintptr_t hdr, base;                  /* its .eh_frame_hdr (0: none) and start */
+} am_unw_obj_t;
+
 /* The rule of code address ip (flags 0: the walk stops there). */
-static am_unw_rule_t am_unw_rule(am_unwind_state_t *u, uintptr_t ip) {
+static am_unw_rule_t am_unw_rule(am_unwind_state_t *u, uintptr_t ip, am_unw_obj_t *o) {
   am_unw_rule_t r = {0};
-  struct dl_find_object obj;
-  /* (glibc's lookup without a lock, what libgcc's unwinder uses: ip is a return address on this
-   * thread's stack, in code that cannot be unloaded while it runs) */
-  if (_dl_find_object((void *)ip, &obj) != 0) return r;
-  uintptr_t hdr = (uintptr_t)obj.dlfo_eh_frame, base = (uintptr_t)obj.dlfo_map_start;
-  if (hdr == 0 && ip >= u->main_lo && ip < u->main_hi) hdr = u->main_hdr;   /* (a static program) */
+  if (ip < o->lo || ip >= o->hi) {
+    /* (glibc's lookup without a lock, what libgcc's unwinder uses: ip is a return address on
+     * this thread's stack, in code that cannot be unloaded while it runs; so is the object of
+     * the frame before, which is why an address in its range needs no new lookup) */
+    struct dl_find_object obj;
+    if (_dl_find_object((void *)ip, &obj) != 0) return r;
+    o->lo = (uintptr_t)obj.dlfo_map_start;
+    o->hi = (uintptr_t)obj.dlfo_map_end;
+    o->base = (uintptr_t)obj.dlfo_map_start;
+    o->hdr = (uintptr_t)obj.dlfo_eh_frame;
+    if (o->hdr == 0 && ip >= u->main_lo && ip < u->main_hi) o->hdr = u->main_hdr;   /* (a static program) */
+  }
+  uintptr_t hdr = o->hdr, base = o->base;
   if (hdr == 0) return r;
   am_unw_entry_t *e = &u->cache[((ip * 0x9e3779b97f4a7c15ull) >> 40) & (AM_UNW_CACHE - 1)];
   /* (acquire loads, release stores, no fences: each field's load is ordered before the second
@@ -478,10 +492,11 @@ static am_unw_rule_t am_unw_rule(am_unwind_state_t *u, uintptr_t ip) {
 /* Return addresses from the frame of (ip, sp, bp), innermost first. */
 static int am_unw_walk(am_unwind_state_t *u, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max) {
   bool bp_known = true;
+  am_unw_obj_t obj = {0, 0, 0, 0};
   int n = 0;
   for (uintptr_t key = ip; n < max; key = ip - 1) {   /* (a return address may be just past its
                                                          function: look up the call itself) */
-    am_unw_rule_t r = am_unw_rule(u, key);
+    am_unw_rule_t r = am_unw_rule(u, key, &obj);
     uintptr_t base;
     if (r.flags & AM_UNW_CFA_RSP) base = sp;
     else if ((r.flags & AM_UNW_CFA_RBP) && bp_known) base = bp;
