@@ -19,13 +19,7 @@
 
 #define MiB ((size_t)1 << 20)
 
-static am_heap_stats_t hstats(am_heap_t *h) {
-  am_heap_stats_t st;
-  memset(&st, 0, sizeof(st));
-  st.size = sizeof(st);
-  CHECK_EQ(am_heap_stats(h, &st), 0);
-  return st;
-}
+#include "heaps_stats.h"
 
 static size_t segments_now(void) {
   am_stats_t st;

@@ -8,13 +8,7 @@
 #include <thread>
 #include <vector>
 
-static am_heap_stats_t hstats(am_heap_t *h) {
-  am_heap_stats_t st;
-  memset(&st, 0, sizeof(st));
-  st.size = sizeof(st);
-  CHECK_EQ(am_heap_stats(h, &st), 0);
-  return st;
-}
+#include "heaps_stats.h"
 
 int main() {
   test_init("heaps_cxx");
