@@ -721,7 +721,10 @@ static void test_mallinfo(void) {
     }
     MI2_T mf = F(mallinfo2)();
     size_t slabs2 = m2.uordblks - m2.hblkhd, slabsf = mf.uordblks - mf.hblkhd;
-    CHECK_GE(slabsf, slabs2 + nf * 4 * KiB - 1 * MiB);
+    /* (at least the fill's own bytes: not slabs2 + those, as the other classes' empty slabs may
+     * go back as idle while the fill runs, which on a loaded machine with 64 KiB pages took 1.5
+     * MiB: api-64k failed 1 run in 5) */
+    CHECK_GE(slabsf, nf * 4 * KiB);
     CHECK_GE(mf.arena + m2.fordblks, m2.arena + (slabsf - slabs2));
     CHECK_GE(mf.arena, m2.arena + 4 * MiB);
     CHECK_EQ(mf.fordblks, mf.arena - slabsf);
