@@ -40,6 +40,9 @@ for f in "$libdir/libamalloc.so" "$libdir/libamalloc.a" "$libdir/libamalloc-api.
 done
 [ -n "$(find "$dest" -path '*/include/amalloc.h')" ] && pass "installed amalloc.h" || fail "amalloc.h is not installed"
 [ -n "$run" ] && [ -x "$run" ] && pass "installed ${run#"$dest"} (executable)" || fail "bin/amalloc-run is not installed executable"
+for m in man3/amalloc.3 man1/amalloc-run.1 man1/amalloc-prof.1; do
+  [ -n "$(find "$dest" -path "*/share/man/$m*")" ] && pass "installed the man page $m" || fail "share/man/$m is not installed"
+done
 
 # 2. pkg-config, relocated into the DESTDIR with PKG_CONFIG_SYSROOT_DIR
 export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_LIBDIR="$pcdir"
