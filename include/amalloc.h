@@ -80,7 +80,9 @@ int am_malloc_trim(size_t pad);
 void am_malloc_stats(void);
 /* Writes an XML report like glibc's; options must be 0 (else -1 with EINVAL). */
 int am_malloc_info(int options, FILE *stream);
-/* Accepted for compatibility; amalloc has no glibc tunables. Returns 1. */
+/* glibc's mallopt: M_MMAP_THRESHOLD sets the large-block threshold (clamped to 1 KiB..256 KiB),
+ * M_TRIM_THRESHOLD -1 / 0 set the purge delay to never / at once; the others are ignored.
+ * Returns what glibc's mallopt returns (man 3 amalloc, "GLIBC SETTINGS"). */
 int am_mallopt(int param, int value);
 
 /* ---- amalloc-specific ------------------------------------------------------------------ */

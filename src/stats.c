@@ -314,9 +314,4 @@ AM_EXPORT int am_malloc_info(int options, FILE *stream) {
   return 0;
 }
 
-/* amalloc has none of glibc's tunables; accept every call as glibc does for valid ones. */
-AM_EXPORT int am_mallopt(int param, int value) {
-  (void)param;
-  (void)value;
-  return 1;
-}
+/* am_mallopt: options.c (glibc's settings). */

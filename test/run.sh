@@ -61,6 +61,8 @@ check_cmd timeout coreutils
 check_cmd google-pprof google-perftools
 check_cmd dot graphviz
 check_cmd addr2line binutils
+# the man pages' test renders them with groff (test/man.sh)
+check_cmd groff groff-base
 # the tests use the system python explicitly (not a pyenv/venv one)
 [ -x /usr/bin/python3 ] || missing+=(python3)
 if command -v dpkg >/dev/null 2>&1; then

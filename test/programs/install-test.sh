@@ -40,6 +40,9 @@ for f in "$libdir/libamalloc.so" "$libdir/libamalloc.a" "$libdir/libamalloc-api.
 done
 [ -n "$(find "$dest" -path '*/include/amalloc.h')" ] && pass "installed amalloc.h" || fail "amalloc.h is not installed"
 [ -n "$run" ] && [ -x "$run" ] && pass "installed ${run#"$dest"} (executable)" || fail "bin/amalloc-run is not installed executable"
+for m in man3/amalloc.3 man1/amalloc-run.1 man1/amalloc-prof.1; do
+  [ -n "$(find "$dest" -path "*/share/man/$m*")" ] && pass "installed the man page $m" || fail "share/man/$m is not installed"
+done
 
 # 2. pkg-config, relocated into the DESTDIR with PKG_CONFIG_SYSROOT_DIR
 export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" PKG_CONFIG_LIBDIR="$pcdir"
@@ -112,10 +115,13 @@ fi
 # 5. the installed amalloc-run finds the installed library (../lib*/ or ../lib*/*/)
 if [ -n "$run" ]; then
   got=$("$run" sh -c 'printf %s "$LD_PRELOAD"' 2>&1) || true
-  if [ "$got" = "$(cd "$libdir" && pwd -P)/libamalloc.so" ]; then
+  # the runtime name libamalloc.so.0 when the install has it (a SONAME), else libamalloc.so
+  want=$(cd "$libdir" && pwd -P)/libamalloc.so
+  [ -f "$want.0" ] && want=$want.0
+  if [ "$got" = "$want" ]; then
     pass "installed amalloc-run preloads $got"
   else
-    fail "installed amalloc-run set LD_PRELOAD='$got', expected $libdir/libamalloc.so"
+    fail "installed amalloc-run set LD_PRELOAD='$got', expected $want"
   fi
   if "$run" sh -c 'grep -qF "$0" /proc/$$/maps' "$libdir/libamalloc.so"; then
     pass "installed amalloc-run: the installed libamalloc.so is mapped in the program"
