@@ -117,7 +117,7 @@ long am_option_get(am_option_t option);
  * THP, HUGETLB and POPULATE apply to segments mapped afterwards. */
 int am_option_set(am_option_t option, long value);
 
-/* The heap profiler (README "Where did my memory go?"). With AMALLOC_PROF=1 amalloc records,
+/* The heap profiler (doc/heap-profiler.md). With AMALLOC_PROF=1 amalloc records,
  * on average, one allocation per AMALLOC_PROF_SAMPLE bytes (default 512 KiB; the gaps between
  * samples are random, exponentially distributed) with its call stack, and forgets it when it is
  * freed. A profile is gperftools' heap-profile text format: `google-pprof --text PROGRAM FILE`
@@ -194,7 +194,7 @@ int am_stats_get(am_stats_t *out);
 /* Prints the statistics report to stderr. */
 void am_stats_print(void);
 
-/* ---- first-class heaps (README "First-class heaps", doc/heaps.md) ----------------------
+/* ---- first-class heaps (doc/heaps.md) ----------------------
  * A heap a program creates, allocates from, and throws away whole: am_heap_destroy frees every
  * block still live in it at once, in time proportional to its slabs and large blocks, not to
  * its blocks (a request's or a compilation unit's objects, say).

@@ -149,7 +149,7 @@ AM_EXPORT void *am_calloc(size_t count, size_t size) {
 
 /* ---- free ------------------------------------------------------------------------------- */
 
-/* The checks every build makes (README "Misuse checks"):
+/* The checks every build makes (doc/hardening.md "Misuse checks"):
  *   - the pointer's segment must be on the segment map (else: not allocated by amalloc);
  *   - a small block's offset in its slab must be a multiple of the block size and below the
  *     part of the slab carved so far (else: a pointer inside a block, or one never handed out),

@@ -1,4 +1,4 @@
-/* prof.c -- the sampled heap profiler (AMALLOC_PROF=1; README "Where did my memory go?").
+/* prof.c -- the sampled heap profiler (AMALLOC_PROF=1; doc/heap-profiler.md).
  *
  * Sampling. Each allocation is sampled with probability 1 - exp(-s / R), s its block size and R
  * the period (AMALLOC_PROF_SAMPLE, 512 KiB): a Poisson process over the bytes allocated, as in

@@ -26,7 +26,7 @@
  * delay of 0 or -1 decides, teaches nothing (an AMALLOC_PURGE_DELAY_MAX_MS at or below the
  * base fixes the delay at the base).
  *
- * Measured: see README "Memory return" and the closing note of issue 14. The state is am_g's
+ * Measured: see doc/memory.md "Measured" and the closing note of issue 14. The state is am_g's
  * purge_* fields (types.h says who writes them).
  */
 #include "internal.h"

@@ -2,7 +2,7 @@
  * libamalloc-secure.so/.a).
  *
  * There is one allocation path (alloc.c, heap.c); the secure build adds these steps to it at
- * compile time (README "Secure build"):
+ * compile time (doc/hardening.md "The secure build"):
  *   - free-list links stored xor a random per-slab key (internal.h: am_block_next), and checked
  *     at EVERY pop, of every class, on the fast path and the slow path (am_slab_pop calls
  *     am_secure_check_pop): the popped block must carry its free mark and its decoded link must

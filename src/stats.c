@@ -5,7 +5,7 @@
  * segments mapped, slots holding a slab, large blocks. "In use" for small and medium blocks
  * is counted per slab, not per block: a slab that holds at least one live block counts whole
  * (64 KiB or 1 MiB), so uordblks is an upper bound of the bytes handed out. Exact per-class
- * counts come with the statistics work (see the README's known limits).
+ * counts come with the statistics work (README "Known limits").
  */
 #include "internal.h"
 

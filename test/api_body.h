@@ -681,7 +681,7 @@ static void test_mallinfo(void) {
   CHECK(iu1 > iu0);
   CHECK(iu1 - iu0 >= (long long)MiB);
   if (STRICT) {
-    /* the README's definitions: hblks/hblkhd = live large blocks and their bytes (the 1 MiB
+    /* doc/reference.md's definitions: hblks/hblkhd = live large blocks and their bytes (the 1 MiB
      * block is one), uordblks = slab bytes + large bytes, fordblks = arena - slab bytes */
     CHECK_EQ(m1.hblks, m0.hblks + 1);
     CHECK_GE(m1.hblkhd, m0.hblkhd + 1 * MiB);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# flamegraph.sh -- the README's flame graph: python3 running bench/prof/pyheap.py under
+# flamegraph.sh -- doc/heap-profiler.md's flame graph: python3 running bench/prof/pyheap.py under
 # `amalloc-run --prof`, its live heap drawn by amalloc-prof into doc/flame-python.svg.
 #
 #   bench/prof/flamegraph.sh [BUILD_DIR]     (default build-bench)

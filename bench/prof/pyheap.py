@@ -1,4 +1,4 @@
-"""pyheap.py -- a python3 program with a heap worth looking at, for the README's flame graph
+"""pyheap.py -- a python3 program with a heap worth looking at, for doc/heap-profiler.md's flame graph
 (bench/prof/flamegraph.sh): an in-memory index of 200,000 JSON records, a word list and a
 cache of compiled regular expressions, then a heap profile written while all of it is live.
 

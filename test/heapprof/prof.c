@@ -1,4 +1,4 @@
-/* prof.c -- the heap profiler's tests (src/prof.c; README "Where did my memory go?").
+/* prof.c -- the heap profiler's tests (src/prof.c; doc/heap-profiler.md).
  *
  *   prof accuracy    three sites allocate 60%, 30% and 10% of the bytes (mixed sizes, half of
  *                    them freed again, 1 GiB live) at the default period: each site's share of

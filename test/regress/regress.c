@@ -296,7 +296,7 @@ static void test_idle_remote(const char *how) {
 }
 
 /* After its small blocks are freed, a thread that only allocates large blocks still unmaps its
- * empty segments after the purge delay (README "Memory return"). */
+ * empty segments after the purge delay (doc/memory.md). */
 static void test_large_only(void) {
   if (am_stats_get == NULL) {
     CHECK(!"am_stats_get is not in the process (run with amalloc preloaded)");
