@@ -147,19 +147,25 @@ expect_in "${debs[1]}" /usr/include/amalloc.h "$multiarch_lib/libamalloc.so" \
 expect_in "${debs[2]}" /usr/bin/amalloc-run /usr/bin/amalloc-prof
 [ "$has_man3" = 0 ] || expect_in "${debs[1]}" /usr/share/man/man3/amalloc.3.gz
 [ "$has_man1" = 0 ] || expect_in "${debs[2]}" /usr/share/man/man1/amalloc-run.1.gz
-soname=$(dpkg-deb --fsys-tarfile "${debs[0]}" | tar -xO "./$multiarch_lib/libamalloc.so.0" |
+soname=$(dpkg-deb --fsys-tarfile "${debs[0]}" | tar -xO ".$multiarch_lib/libamalloc.so.0" |
   { cat > "$tmp/so"; readelf -d "$tmp/so" 2>/dev/null; } | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = libamalloc.so.0 ] && pass "SONAME $soname" || fail "SONAME is '$soname'"
+if dpkg-deb -I "${debs[0]}" symbols > "$tmp/symbols" 2>/dev/null &&
+   grep -q '^libamalloc.so.0 ' "$tmp/symbols" && grep -q '^libamalloc-secure.so.0 ' "$tmp/symbols"; then
+  pass "libamalloc0 has a symbols file ($(grep -c '@Base' "$tmp/symbols") symbols)"
+else
+  fail "libamalloc0 has no symbols control file for both libraries"
+fi
 
 # ---- 3. lintian ---------------------------------------------------------------------------------
 step "lintian"
-lintian --fail-on error --tag-display-limit 0 "${debs[@]}" > "$tmp/lintian.log" 2>&1
+lintian --fail-on error --display-info --pedantic --tag-display-limit 0 "${debs[@]}" > "$tmp/lintian.log" 2>&1
 lrc=$?
 cat "$tmp/lintian.log"
 if grep -q '^E: ' "$tmp/lintian.log" || [ "$lrc" != 0 ]; then
   fail "lintian reports errors (exit $lrc)"
 else
-  pass "lintian: no errors ($(grep -c '^W: ' "$tmp/lintian.log") warnings, listed above)"
+  pass "lintian: no errors ($(grep -c "^W: " "$tmp/lintian.log") warnings, $(grep -c "^I: " "$tmp/lintian.log") infos, listed above)"
 fi
 
 # ---- 4. install ---------------------------------------------------------------------------------
@@ -233,7 +239,9 @@ if gcc -o "$tmp/user-shared" "$tmp/user.c" $cflags $libs 2> "$tmp/cc.log"; then
   else
     fail "shared program: $out"
   fi
-  if ldd "$tmp/user-shared" | grep -q "libamalloc.so.0 => $multiarch_lib/libamalloc.so.0"; then
+  # (with merged /usr, ldd may name it /lib/x86_64-linux-gnu/...: the same file)
+  got=$(ldd "$tmp/user-shared" | sed -n 's/^[[:space:]]*libamalloc.so.0 => \([^ ]*\) .*/\1/p')
+  if [ -n "$got" ] && [ "$(readlink -f "$got")" = "$(readlink -f "$multiarch_lib/libamalloc.so.0")" ]; then
     pass "the shared program loads $multiarch_lib/libamalloc.so.0"
   else
     fail "the shared program does not load $multiarch_lib/libamalloc.so.0: $(ldd "$tmp/user-shared")"
