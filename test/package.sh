@@ -115,7 +115,8 @@ ls "$tmp/build/amalloc"/doc/man/*.1 >/dev/null 2>&1 && has_man1=1
 # ---- 2. build -----------------------------------------------------------------------------------
 step "dpkg-buildpackage -us -uc -b"
 t0=$(date +%s)
-if (cd "$tmp/build/amalloc" && dpkg-buildpackage -us -uc -b) > "$tmp/build.log" 2>&1; then
+if (cd "$tmp/build/amalloc" && DEB_BUILD_OPTIONS="parallel=$(nproc) ${DEB_BUILD_OPTIONS:-}" \
+      dpkg-buildpackage -us -uc -b) > "$tmp/build.log" 2>&1; then
   pass "dpkg-buildpackage -us -uc -b ($(($(date +%s) - t0)) s)"
 else
   tail -60 "$tmp/build.log"
