@@ -108,6 +108,17 @@ fi
 
 step "meson compile -C $builddir"
 meson compile -C "$builddir" || { echo "error: the build failed"; finish 0 1 0; }
+# The shared libraries are libamalloc.so.0 and libamalloc-secure.so.0, with libamalloc.so links
+# that meson makes when it configures. In a build directory that built a plain libamalloc.so
+# before (older trees), ninja's log still names that file as an output, and every regeneration's
+# cleandead deletes the link again: drop the dead entries and configure once more.
+if [ ! -e "$builddir/libamalloc.so" ] || [ ! -e "$builddir/libamalloc-secure.so" ]; then
+  echo "restoring the libamalloc.so links (ninja -t recompact, meson setup --reconfigure)"
+  ninja -C "$builddir" -t recompact >/dev/null 2>&1
+  meson setup --reconfigure "$builddir" "${setup_args[@]}" >/dev/null ||
+    { echo "error: meson setup failed"; finish 0 1 0; }
+  [ -e "$builddir/libamalloc.so" ] || echo "warning: $builddir/libamalloc.so is still missing"
+fi
 
 # ---- 3. test -----------------------------------------------------------------------------------
 # shellcheck disable=SC2206  # MESON_TEST_ARGS is word-split on purpose
