@@ -279,7 +279,25 @@ else
   echo "note: the tree has no doc/man/amalloc.3: man -w amalloc not checked"
 fi
 if [ "$has_man1" = 1 ]; then
-  m=$(man -w amalloc-run 2>&1) && pass "man -w amalloc-run: $m" || fail "man -w amalloc-run: $m"
+  for page in amalloc-run amalloc-prof; do
+    [ -f "$tmp/build/amalloc/doc/man/$page.1" ] || continue
+    m=$(man -w "$page" 2>&1) && [ "$m" = "/usr/share/man/man1/$page.1.gz" ] &&
+      pass "man -w $page: $m" || fail "man -w $page: $m"
+  done
+fi
+if out=$(amalloc-prof --help 2>&1) && grep -q 'amalloc-prof' <<<"$out"; then
+  pass "installed amalloc-prof --help runs"
+else
+  fail "installed amalloc-prof --help: $(head -3 <<<"$out")"
+fi
+# the secure build, where the installed amalloc-run offers it (--secure)
+if amalloc-run --help 2>/dev/null | grep -q -- '--secure'; then
+  out=$(amalloc-run --secure sh -c 'grep -o "/[^ ]*libamalloc[^ ]*" /proc/$$/maps | sort -u' 2>&1)
+  if [ "$out" = "$multiarch_lib/libamalloc-secure.so.0" ]; then
+    pass "installed amalloc-run --secure preloads $out"
+  else
+    fail "installed amalloc-run --secure: $out"
+  fi
 fi
 
 # ---- 6. purge, and the machine as it was ---------------------------------------------------------
