@@ -47,7 +47,7 @@ for p in "${pkgs[@]}"; do
 done
 # the build tools: test/run.sh installs them; a lone run installs what is missing, or skips
 need=()
-for p in debhelper dpkg-dev lintian gcc pkg-config meson ninja-build man-db; do
+for p in build-essential debhelper dpkg-dev lintian pkg-config meson ninja-build man-db; do
   dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || need+=("$p")
 done
 if [ "${#need[@]}" -gt 0 ]; then

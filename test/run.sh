@@ -67,6 +67,7 @@ if command -v dpkg >/dev/null 2>&1; then
   dpkg -s libc6-dev >/dev/null 2>&1 || missing+=(libc6-dev)
   dpkg -s libclang-rt-dev >/dev/null 2>&1 || missing+=(libclang-rt-dev)   # libFuzzer
   # the package test (test/package.sh): building the Debian packages and checking them
+  dpkg -s build-essential >/dev/null 2>&1 || missing+=(build-essential)
   dpkg -s debhelper >/dev/null 2>&1 || missing+=(debhelper)
   dpkg -s dpkg-dev >/dev/null 2>&1 || missing+=(dpkg-dev)
   dpkg -s lintian >/dev/null 2>&1 || missing+=(lintian)
