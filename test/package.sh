@@ -177,9 +177,10 @@ if DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends 
 else
   cat "$tmp/install.log"; fail "apt-get install"
 fi
-# everything that is installed now and was not before: ours, and any dependency apt pulled in
-mapfile -t installed_now < <(dpkg_list | awk '$3 ~ /^ii/ {print $1}' | sort |
-  comm -13 <(awk '$3 ~ /^ii/ {print $1}' "$before" | sort) -)
+# every package dpkg knows now and did not before (in any state: a half-installed one too):
+# ours, and any dependency apt pulled in
+mapfile -t installed_now < <(dpkg_list | awk '{print $1}' | sort -u |
+  comm -13 <(awk '{print $1}' "$before" | sort -u) -)
 echo "installed now: ${installed_now[*]:-nothing}"
 [ "${#installed_now[@]}" -gt 0 ] || finish
 
