@@ -19,6 +19,7 @@
 #    amalloc-run preloads the installed library; `man -w` finds the man pages the tree has;
 # 6. purges everything it installed and compares `dpkg -l` before and after: the machine must
 #    be as it was.
+# AMALLOC_PACKAGE_KEEP=1 keeps the temporary directory (the .debs and the logs) and prints it.
 # Exit 77 (skip, with the reason) when not root, without dpkg/apt-get/git, when one of the
 # packages is installed already (not ours to purge), or when debhelper or lintian are missing
 # and cannot be installed (no network); 0 when every check passed, 1 otherwise.
@@ -86,7 +87,11 @@ cleanup() {
 }
 finish() {
   cleanup
-  rm -rf "$tmp"
+  if [ -n "${AMALLOC_PACKAGE_KEEP:-}" ]; then
+    echo "kept $tmp (the .debs, build.log, lintian.log)"
+  else
+    rm -rf "$tmp"
+  fi
   if [ "$failures" = 0 ]; then echo "package test: all checks passed"; exit 0; fi
   echo "package test: $failures check(s) failed"
   exit 1
