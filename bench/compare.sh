@@ -124,7 +124,7 @@ declare -A lib
 names=(glibc)
 lib[glibc]=""
 want() { [ -z "$allocs" ] || in_list "$1" "$allocs"; }
-if want amalloc; then names+=(amalloc); lib[amalloc]=$root/$build/libamalloc.so; fi
+if want amalloc; then names+=(amalloc); lib[amalloc]=$root/$build/libamalloc.so.0; fi
 for peer in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
   n=${peer%%:*} f=$libdir/${peer#*:}
   want "$n" || continue

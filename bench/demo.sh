@@ -46,7 +46,7 @@ cc -O2 -o "$build/mixed" bench/mixed.c -lpthread
 declare -A lib
 names=(glibc amalloc)
 lib[glibc]=""
-lib[amalloc]="$PWD/$build/libamalloc.so"
+lib[amalloc]="$PWD/$build/libamalloc.so.0"
 for peer in mimalloc:libmimalloc.so.2 jemalloc:libjemalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
   n=${peer%%:*}; f=$libdir/${peer#*:}
   if [ -e "$f" ]; then names+=("$n"); lib[$n]=$f; else echo "demo: $n not installed, skipped"; fi

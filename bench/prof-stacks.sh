@@ -24,13 +24,13 @@ trap 'rm -rf "$out"' EXIT
 
 builds=(cfi fp)
 declare -A libs
-for b in "${builds[@]}"; do libs[$b]=$root/build-stacks-$b/libamalloc.so; done
+for b in "${builds[@]}"; do libs[$b]=$root/build-stacks-$b/libamalloc.so.0; done
 for b in "${builds[@]}"; do
   dir=build-stacks-$b
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" --buildtype=release -Dtests=false -Dprof_unwind=$b > /dev/null
   fi
-  ninja -C "$dir" libamalloc.so libamalloc-api.a > /dev/null
+  ninja -C "$dir" libamalloc.so.0 libamalloc-api.a > /dev/null
 done
 all=("${builds[@]}")
 for a in "$@"; do all+=("${a%%=*}"); libs[${a%%=*}]=${a#*=}; done

@@ -17,8 +17,8 @@ command -v heaptrack >/dev/null && command -v heaptrack_print >/dev/null ||
   { echo "prof-vs-heaptrack: heaptrack is not installed (apt-get install heaptrack)"; exit 1; }
 build=${AMALLOC_BENCH_BUILD:-build-bench}
 [ -f "$build/build.ninja" ] || meson setup "$build" --buildtype=release -Dtests=false > /dev/null
-ninja -C "$build" libamalloc.so > /dev/null
-lib=$root/$build/libamalloc.so
+ninja -C "$build" libamalloc.so.0 > /dev/null
+lib=$root/$build/libamalloc.so.0
 out=$(mktemp -d /tmp/prof-vs-heaptrack.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 cc -O2 -o "$out/runner" bench/runner.c

@@ -68,6 +68,12 @@ check_cmd groff groff-base
 if command -v dpkg >/dev/null 2>&1; then
   dpkg -s libc6-dev >/dev/null 2>&1 || missing+=(libc6-dev)
   dpkg -s libclang-rt-dev >/dev/null 2>&1 || missing+=(libclang-rt-dev)   # libFuzzer
+  # the package test (test/package.sh): building the Debian packages and checking them
+  dpkg -s build-essential >/dev/null 2>&1 || missing+=(build-essential)
+  dpkg -s debhelper >/dev/null 2>&1 || missing+=(debhelper)
+  dpkg -s dpkg-dev >/dev/null 2>&1 || missing+=(dpkg-dev)
+  dpkg -s lintian >/dev/null 2>&1 || missing+=(lintian)
+  dpkg -s man-db >/dev/null 2>&1 || missing+=(man-db)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "missing: ${missing[*]}"
@@ -105,6 +111,17 @@ fi
 
 step "meson compile -C $builddir"
 meson compile -C "$builddir" || { echo "error: the build failed"; finish 0 1 0; }
+# The shared libraries are libamalloc.so.0 and libamalloc-secure.so.0, with libamalloc.so links
+# that meson makes when it configures. In a build directory that built a plain libamalloc.so
+# before (older trees), ninja's log still names that file as an output, and every regeneration's
+# cleandead deletes the link again: drop the dead entries and configure once more.
+if [ ! -e "$builddir/libamalloc.so" ] || [ ! -e "$builddir/libamalloc-secure.so" ]; then
+  echo "restoring the libamalloc.so links (ninja -t recompact, meson setup --reconfigure)"
+  ninja -C "$builddir" -t recompact >/dev/null 2>&1
+  meson setup --reconfigure "$builddir" "${setup_args[@]}" >/dev/null ||
+    { echo "error: meson setup failed"; finish 0 1 0; }
+  [ -e "$builddir/libamalloc.so" ] || echo "warning: $builddir/libamalloc.so is still missing"
+fi
 
 # ---- 3. test -----------------------------------------------------------------------------------
 # shellcheck disable=SC2206  # MESON_TEST_ARGS is word-split on purpose
