@@ -96,6 +96,10 @@
 #ifndef AM_PROF_UNWINDER
 #define AM_PROF_UNWINDER 1
 #endif
+#if AM_PROF_UNWINDER && !defined(__x86_64__)
+#undef AM_PROF_UNWINDER
+#define AM_PROF_UNWINDER 0                /* (unwind.c reads x86-64's registers and rules) */
+#endif
 
 /* ---- layout constants ------------------------------------------------------------------- */
 

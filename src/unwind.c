@@ -28,6 +28,8 @@
  */
 #include "internal.h"
 
+#if AM_PROF_UNWINDER                     /* (x86-64 only: types.h) */
+
 #include <dlfcn.h>
 #include <link.h>
 #include <sys/auxv.h>
@@ -558,3 +560,14 @@ AM_INTERNAL bool _am_unwind_init(void) {
     _am_os_free(u, bytes);              /* (another thread's came first) */
   return true;
 }
+
+#else
+
+AM_INTERNAL bool _am_unwind_init(void) { return false; }
+AM_INTERNAL int _am_unwind_backtrace(void **out, int max) {
+  (void)out;
+  (void)max;
+  return -1;
+}
+
+#endif /* AM_PROF_UNWINDER */
