@@ -471,6 +471,9 @@ typedef struct {
 typedef struct am_unwind_state_s {
   uintptr_t main_lo, main_hi, main_hdr; /* the executable's range and .eh_frame_hdr (written
                                            before the state is published; then read-only) */
+  bool main_static;                     /* the executable has no PT_INTERP: a static program,
+                                           whose own table the walker uses (glibc's lookup
+                                           fails there, or gives no table) */
   am_unw_entry_t cache[AM_UNW_CACHE];
 } am_unwind_state_t;
 

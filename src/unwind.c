@@ -457,12 +457,16 @@ static am_unw_rule_t am_unw_rule(am_unwind_state_t *u, uintptr_t ip, am_unw_obj_
      * this thread's stack, in code that cannot be unloaded while it runs; so is the object of
      * the frame before, which is why an address in its range needs no new lookup) */
     struct dl_find_object obj;
-    if (_dl_find_object((void *)ip, &obj) != 0) return r;
-    o->lo = (uintptr_t)obj.dlfo_map_start;
-    o->hi = (uintptr_t)obj.dlfo_map_end;
-    o->base = (uintptr_t)obj.dlfo_map_start;
-    o->hdr = (uintptr_t)obj.dlfo_eh_frame;
-    if (o->hdr == 0 && ip >= u->main_lo && ip < u->main_hi) o->hdr = u->main_hdr;   /* (a static program) */
+    if (ip >= u->main_lo && ip < u->main_hi && u->main_static) {
+      /* (a static program: glibc's lookup fails or gives no table for the executable) */
+      *o = (am_unw_obj_t){u->main_lo, u->main_hi, u->main_hdr, u->main_lo};
+    } else {
+      if (_dl_find_object((void *)ip, &obj) != 0) return r;
+      o->lo = (uintptr_t)obj.dlfo_map_start;
+      o->hi = (uintptr_t)obj.dlfo_map_end;
+      o->base = (uintptr_t)obj.dlfo_map_start;
+      o->hdr = (uintptr_t)obj.dlfo_eh_frame;
+    }
   }
   uintptr_t hdr = o->hdr, base = o->base;
   if (hdr == 0) return r;
@@ -548,6 +552,9 @@ AM_INTERNAL bool _am_unwind_init(void) {
   for (size_t i = 0; ph != NULL && i < phnum; i++)
     if (ph[i].p_type == PT_PHDR) load = (uintptr_t)ph - ph[i].p_vaddr;
   u->main_lo = UINTPTR_MAX;
+  u->main_static = true;                /* (no program interpreter: nothing else is loaded by ld.so) */
+  for (size_t i = 0; ph != NULL && i < phnum; i++)
+    if (ph[i].p_type == PT_INTERP) u->main_static = false;
   for (size_t i = 0; ph != NULL && i < phnum; i++) {
     if (ph[i].p_type == PT_LOAD) {
       if (load + ph[i].p_vaddr < u->main_lo) u->main_lo = load + ph[i].p_vaddr;
