@@ -37,6 +37,38 @@ AM_INTERNAL size_t _am_fmt_size(char *buf, size_t cap, size_t value) {
   return len;
 }
 
+/* A line built without allocating (the statistics report, the verbose lines about glibc's
+ * settings): text and numbers appended up to the buffer's end, kept NUL-terminated, and
+ * written with its newline by am_line_end. */
+typedef struct {
+  char buf[256];
+  size_t len;
+} am_line_t;
+static void am_line_mem(am_line_t *l, const char *s, size_t n) {
+  while (n-- > 0 && l->len < sizeof(l->buf) - 2) l->buf[l->len++] = *s++;
+  l->buf[l->len] = 0;
+}
+static void am_line_str(am_line_t *l, const char *s) {
+  while (*s && l->len < sizeof(l->buf) - 2) l->buf[l->len++] = *s++;
+  l->buf[l->len] = 0;
+}
+/* v in decimal, right-aligned in `width` columns (0: as wide as it is) */
+static void am_line_num(am_line_t *l, size_t v, size_t width) {
+  char tmp[24];
+  size_t n = _am_fmt_size(tmp, sizeof(tmp), v);
+  while (n < width && l->len < sizeof(l->buf) - 2) {
+    l->buf[l->len++] = ' ';
+    width--;
+  }
+  am_line_mem(l, tmp, n);
+}
+static void am_line_end(am_line_t *l) {
+  l->buf[l->len++] = '\n';
+  ssize_t w = write(STDERR_FILENO, l->buf, l->len);
+  (void)w;
+  l->len = 0;
+}
+
 static size_t am_fmt_str(char *buf, size_t cap, const char *s) {
   size_t len = 0;
   while (s[len] != 0 && len < cap) {

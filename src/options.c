@@ -222,112 +222,100 @@ enum {
 };
 #define AM_GLIBC_MXFAST_MAX 160ul                              /* glibc: MAX_FAST_SIZE */
 
-typedef struct {
-  char buf[200];
-  size_t len;
-} am_glibc_line_t;
-
-static void am_gl_str(am_glibc_line_t *l, const char *s) {
-  while (*s && l->len < sizeof(l->buf) - 1) l->buf[l->len++] = *s++;
-  l->buf[l->len] = 0;
+/* v in decimal, with its sign */
+static void am_gl_num(am_line_t *l, long v) {
+  if (v < 0) am_line_str(l, "-");
+  am_line_num(l, v < 0 ? 0 - (size_t)v : (size_t)v, 0);
 }
-static void am_gl_num(am_glibc_line_t *l, long v) {
-  if (v < 0) {
-    am_gl_str(l, "-");
-    v = -v;
-  }
-  l->len += _am_fmt_size(l->buf + l->len, sizeof(l->buf) - 1 - l->len, (size_t)v);
-  l->buf[l->len] = 0;
-}
-static void am_gl_bytes(am_glibc_line_t *l, long v) {
+static void am_gl_bytes(am_line_t *l, long v) {
   if (v >= 1024 && v % 1024 == 0) {
     am_gl_num(l, v / 1024);
-    am_gl_str(l, " KiB");
+    am_line_str(l, " KiB");
   } else {
     am_gl_num(l, v);
-    am_gl_str(l, " bytes");
+    am_line_str(l, " bytes");
   }
 }
 
 /* Sets option `o` to `v` for a glibc setting, unless it came from the environment and
  * AMALLOC_<NAME> was set; says which in the line. */
-static void am_glibc_set(am_glibc_line_t *l, bool from_env, am_option_t o, long v) {
+static void am_glibc_set(am_line_t *l, bool from_env, am_option_t o, long v) {
   if (from_env && am_option_from_env[o]) {
-    am_gl_str(l, " (AMALLOC_");
-    am_gl_str(l, am_option_desc[o].name);
-    am_gl_str(l, " is set: it wins)");
+    am_line_str(l, " (AMALLOC_");
+    am_line_str(l, am_option_desc[o].name);
+    am_line_str(l, " is set: it wins)");
     return;
   }
   am_g.options[o] = v;
-  am_gl_str(l, " (AMALLOC_");
-  am_gl_str(l, am_option_desc[o].name);
-  am_gl_str(l, "=");
+  am_line_str(l, " (AMALLOC_");
+  am_line_str(l, am_option_desc[o].name);
+  am_line_str(l, "=");
   am_gl_num(l, v);
-  am_gl_str(l, ")");
+  am_line_str(l, ")");
 }
 
 /* Applies glibc setting `param` = `value` (size_t values of 2^63 and more arrive negative) and
  * returns what glibc's mallopt returns for it; `l` holds the verbose line's start. */
-static int am_glibc_apply(am_glibc_line_t *l, bool from_env, int param, long value) {
+static int am_glibc_apply(am_line_t *l, bool from_env, int param, long value) {
   switch (param) {
   case AM_GLIBC_M_MMAP_THRESHOLD: {
     const am_option_desc_t *d = &am_option_desc[AM_OPTION_LARGE_THRESHOLD];
     long t = value < 0 || value > d->max ? d->max : value < d->min ? d->min : value;
-    am_gl_str(l, "large-block threshold ");
+    am_line_str(l, "large-block threshold ");
     am_gl_bytes(l, t);
-    if (t != value) am_gl_str(l, t == d->max && value != d->max ? ", amalloc's largest" : ", amalloc's smallest");
+    if (t != value) am_line_str(l, t == d->max && value != d->max ? ", amalloc's largest" : ", amalloc's smallest");
     am_glibc_set(l, from_env, AM_OPTION_LARGE_THRESHOLD, t);
     return 1;
   }
   case AM_GLIBC_M_TRIM_THRESHOLD:
     if (value < 0 || value >= (1L << 62)) {
-      am_gl_str(l, "never purge: free memory is kept until malloc_trim");
+      am_line_str(l, "never purge: free memory is kept until malloc_trim");
       am_glibc_set(l, from_env, AM_OPTION_PURGE_DELAY_MS, -1);
     } else if (value == 0) {
-      am_gl_str(l, "purge at once");
+      am_line_str(l, "purge at once");
       am_glibc_set(l, from_env, AM_OPTION_PURGE_DELAY_MS, 0);
     } else {
-      am_gl_str(l, "ignored: amalloc returns free memory after a delay (AMALLOC_PURGE_DELAY_MS), "
+      am_line_str(l, "ignored: amalloc returns free memory after a delay (AMALLOC_PURGE_DELAY_MS), "
                    "not by size; only 0 and -1 map");
     }
     return 1;
   case AM_GLIBC_HUGETLB:
     if (value == 1) {
-      am_gl_str(l, "transparent huge pages");
+      am_line_str(l, "transparent huge pages");
       am_glibc_set(l, from_env, AM_OPTION_THP, 1);
     } else if (value == 2) {
-      am_gl_str(l, "huge pages from MAP_HUGETLB");
+      am_line_str(l, "huge pages from MAP_HUGETLB");
       am_glibc_set(l, from_env, AM_OPTION_HUGETLB, 1);
     } else {
-      am_gl_str(l, "ignored");
+      am_line_str(l, "ignored");
     }
     return 1;
   case AM_GLIBC_M_TOP_PAD:
-    am_gl_str(l, "ignored: amalloc maps whole segments, there is no heap top to pad");
+    am_line_str(l, "ignored: amalloc maps whole segments, there is no heap top to pad");
     return 1;
   case AM_GLIBC_M_PERTURB:
-    am_gl_str(l, "ignored: amalloc does not fill new or freed blocks (the secure build fills "
+    am_line_str(l, "ignored: amalloc does not fill new or freed blocks (the secure build fills "
                  "freed ones)");
     return 1;
   case AM_GLIBC_M_ARENA_MAX:
   case AM_GLIBC_M_ARENA_TEST:
-    am_gl_str(l, "ignored: amalloc has no arenas (a heap per thread)");
+    am_line_str(l, "ignored: amalloc has no arenas (a heap per thread)");
     return 1;
   case AM_GLIBC_M_MXFAST:
-    am_gl_str(l, "ignored: amalloc has no fast bins");
+    am_line_str(l, "ignored: amalloc has no fast bins");
     return value < 0 || (unsigned long)value > AM_GLIBC_MXFAST_MAX ? 0 : 1;
   case AM_GLIBC_M_MMAP_MAX:
   case AM_GLIBC_M_CHECK_ACTION:
   case AM_GLIBC_IGNORED:
-    am_gl_str(l, "ignored");
+    am_line_str(l, "ignored");
     return 1;
   default:
-    am_gl_str(l, "ignored: not a glibc parameter");
+    am_line_str(l, "ignored: not a glibc parameter");
     return 1;
   }
 }
 
-static void am_glibc_report(am_glibc_line_t *l) {
+static void am_glibc_report(am_line_t *l) {
   if (am_g.options[AM_OPTION_VERBOSE]) _am_message("glibc setting ", l->buf, NULL);
 }
 
@@ -366,17 +354,14 @@ static bool am_glibc_parse(const char *s, size_t n, long *out) {
 /* One setting found in the environment: "SOURCE" is the variable (or tunable) as written. */
 static void am_glibc_env_one(const char *source, size_t source_len, const char *val, size_t n,
                              int param) {
-  am_glibc_line_t l = {.len = 0};
+  am_line_t l = {.len = 0};
   size_t keep = source_len < sizeof(l.buf) - 80 ? source_len : sizeof(l.buf) - 80;
-  memcpy(l.buf, source, keep);
-  l.len = keep;
-  am_gl_str(&l, "=");
-  size_t vkeep = n < 24 ? n : 24;
-  memcpy(l.buf + l.len, val, vkeep);
-  l.len += vkeep;
-  am_gl_str(&l, ": ");
+  am_line_mem(&l, source, keep);
+  am_line_str(&l, "=");
+  am_line_mem(&l, val, n < 24 ? n : 24);
+  am_line_str(&l, ": ");
   long v;
-  if (!am_glibc_parse(val, n, &v)) am_gl_str(&l, "not a number: ignored");
+  if (!am_glibc_parse(val, n, &v)) am_line_str(&l, "not a number: ignored");
   else am_glibc_apply(&l, true, param, v);
   am_glibc_report(&l);
 }
@@ -450,22 +435,22 @@ AM_EXPORT int am_mallopt(int param, int value) {
     {AM_GLIBC_M_PERTURB, "M_PERTURB"}, {AM_GLIBC_M_ARENA_TEST, "M_ARENA_TEST"},
     {AM_GLIBC_M_ARENA_MAX, "M_ARENA_MAX"}, {2, "M_NLBLKS"}, {3, "M_GRAIN"}, {4, "M_KEEP"},
   };
-  am_glibc_line_t l = {.len = 0};
-  am_gl_str(&l, "mallopt(");
+  am_line_t l = {.len = 0};
+  am_line_str(&l, "mallopt(");
   const char *name = NULL;
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
     if (names[i].param == param) name = names[i].name;
-  if (name != NULL) am_gl_str(&l, name);
+  if (name != NULL) am_line_str(&l, name);
   else am_gl_num(&l, param);
-  am_gl_str(&l, ", ");
+  am_line_str(&l, ", ");
   am_gl_num(&l, value);
-  am_gl_str(&l, "): ");
+  am_line_str(&l, "): ");
   /* glibc takes the value as a size_t for the thresholds: -1 is "huge" there too */
   int param_known = param == AM_GLIBC_HUGETLB || param == AM_GLIBC_IGNORED ? 0
                     : param >= 2 && param <= 4 ? AM_GLIBC_IGNORED    /* M_NLBLKS, M_GRAIN, M_KEEP */
                     : param;
   int r = am_glibc_apply(&l, false, param_known, value);
-  am_gl_str(&l, r ? " -> 1" : " -> 0");
+  am_line_str(&l, r ? " -> 1" : " -> 0");
   am_glibc_report(&l);
   return r;
 }

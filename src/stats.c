@@ -174,29 +174,7 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
   return 0;
 }
 
-/* A line of the report, built without allocating. */
-typedef struct {
-  char buf[256];
-  size_t len;
-} am_line_t;
-static void am_line_str(am_line_t *l, const char *s) {
-  while (*s && l->len < sizeof(l->buf) - 2) l->buf[l->len++] = *s++;
-}
-static void am_line_num(am_line_t *l, size_t v, size_t width) {
-  char tmp[24];
-  size_t n = _am_fmt_size(tmp, sizeof(tmp), v);
-  while (n < width && l->len < sizeof(l->buf) - 2) {
-    l->buf[l->len++] = ' ';
-    width--;
-  }
-  for (size_t i = 0; i < n && l->len < sizeof(l->buf) - 2; i++) l->buf[l->len++] = tmp[i];
-}
-static void am_line_end(am_line_t *l) {
-  l->buf[l->len++] = '\n';
-  ssize_t w = write(STDERR_FILENO, l->buf, l->len);
-  (void)w;
-  l->len = 0;
-}
+/* (the report's lines: message.c am_line_t) */
 
 AM_EXPORT void am_stats_print(void) {
   int saved = errno;
