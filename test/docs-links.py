@@ -50,8 +50,8 @@ def strip_code_spans(line):
     return ''.join(out)
 
 
-def prose_lines(text):
-    """(line number, line) for the lines outside fenced code blocks, code spans blanked."""
+def unfenced_lines(text):
+    """(line number, line) for the lines outside fenced code blocks."""
     fence = None
     for no, line in enumerate(text.split('\n'), 1):
         m = FENCE.match(line)
@@ -62,6 +62,12 @@ def prose_lines(text):
         if m:
             fence = m.group(1)
             continue
+        yield no, line
+
+
+def prose_lines(text):
+    """(line number, line) for the lines outside fenced code blocks, code spans blanked."""
+    for no, line in unfenced_lines(text):
         yield no, strip_code_spans(line)
 
 
@@ -79,16 +85,7 @@ def anchors(path, cache={}):
         seen, result = {}, set()
         with open(path, encoding='utf-8') as f:
             text = f.read()
-        fence = None
-        for line in text.split('\n'):
-            m = FENCE.match(line)
-            if fence:
-                if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence):
-                    fence = None
-                continue
-            if m:
-                fence = m.group(1)
-                continue
+        for _, line in unfenced_lines(text):
             h = HEADING.match(line)
             if not h:
                 continue
