@@ -366,13 +366,8 @@ static void am_glibc_env_one(const char *source, size_t source_len, const char *
   am_glibc_report(&l);
 }
 
-static size_t am_strlen(const char *s) {
-  size_t n = 0;
-  while (s[n]) n++;
-  return n;
-}
 static bool am_str_eq(const char *a, size_t n, const char *b) {
-  size_t m = am_strlen(b);
+  size_t m = strlen(b);
   return n == m && memcmp(a, b, n) == 0;
 }
 
@@ -389,7 +384,7 @@ static void am_glibc_env_init(void) {
   };
   for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
     const char *s = secure_getenv(vars[i].var);
-    if (s != NULL) am_glibc_env_one(vars[i].var, am_strlen(vars[i].var), s, am_strlen(s), vars[i].param);
+    if (s != NULL) am_glibc_env_one(vars[i].var, strlen(vars[i].var), s, strlen(s), vars[i].param);
   }
   /* GLIBC_TUNABLES=name=value:name=value...; only glibc.malloc.* concern malloc */
   static const struct { const char *name; int param; } tunables[] = {

@@ -446,7 +446,7 @@ static void am_unw_unpack(uint64_t v, am_unw_rule_t *r) {
 /* The object a walk is in: consecutive frames are mostly in one object, which is looked up once. */
 typedef struct {
   uintptr_t lo, hi;                     /* its range (lo == hi: none yet) */
-  uintptr_t hdr, base;                  /* its .eh_frame_hdr (0: none) and start */
+  uintptr_t hdr;                        /* its .eh_frame_hdr (0: none) */
 } am_unw_obj_t;
 
 /* The rule of code address ip (flags 0: the walk stops there). */
@@ -459,16 +459,15 @@ static am_unw_rule_t am_unw_rule(am_unwind_state_t *u, uintptr_t ip, am_unw_obj_
     struct dl_find_object obj;
     if (ip >= u->main_lo && ip < u->main_hi && u->main_static) {
       /* (a static program: glibc's lookup fails or gives no table for the executable) */
-      *o = (am_unw_obj_t){u->main_lo, u->main_hi, u->main_hdr, u->main_lo};
+      *o = (am_unw_obj_t){u->main_lo, u->main_hi, u->main_hdr};
     } else {
       if (_dl_find_object((void *)ip, &obj) != 0) return r;
       o->lo = (uintptr_t)obj.dlfo_map_start;
       o->hi = (uintptr_t)obj.dlfo_map_end;
-      o->base = (uintptr_t)obj.dlfo_map_start;
       o->hdr = (uintptr_t)obj.dlfo_eh_frame;
     }
   }
-  uintptr_t hdr = o->hdr, base = o->base;
+  uintptr_t hdr = o->hdr, base = o->lo;   /* (the cache's key: the object's table and start) */
   if (hdr == 0) return r;
   am_unw_entry_t *e = &u->cache[((ip * 0x9e3779b97f4a7c15ull) >> 40) & (AM_UNW_CACHE - 1)];
   /* (acquire loads, release stores, no fences: each field's load is ordered before the second
@@ -498,7 +497,7 @@ static am_unw_rule_t am_unw_rule(am_unwind_state_t *u, uintptr_t ip, am_unw_obj_
 /* Return addresses from the frame of (ip, sp, bp), innermost first. */
 static int am_unw_walk(am_unwind_state_t *u, uintptr_t ip, uintptr_t sp, uintptr_t bp, void **out, int max) {
   bool bp_known = true;
-  am_unw_obj_t obj = {0, 0, 0, 0};
+  am_unw_obj_t obj = {0, 0, 0};
   int n = 0;
   for (uintptr_t key = ip; n < max; key = ip - 1) {   /* (a return address may be just past its
                                                          function: look up the call itself) */
