@@ -74,7 +74,7 @@ static void am_slab_extend(am_slab_t *slab) {
   uintptr_t key = slab->mark_key;
   for (; p != last; p += bsize) {
     am_block_set_next(slab, (am_block_t *)p, (am_block_t *)(p + bsize));
-    if (AM_CHECKS) ((am_block_t *)p)->mark = (uintptr_t)p ^ key;   /* am_block_mark */
+    if (AM_CHECKS) ((am_block_t *)p)->mark = am_mark_with(key, p);   /* (= am_block_mark) */
   }
   am_block_set_next(slab, (am_block_t *)p, slab->free);
   if (AM_CHECKS) ((am_block_t *)p)->mark = am_block_mark(slab, p);

@@ -290,8 +290,9 @@ am_inline void am_block_set_next(const am_slab_t *slab, am_block_t *b, am_block_
  * only the one block it was written for, in the one slab life it was written in: bytes a program
  * copies from a reused block (stale marks of earlier slabs, or of blocks at other addresses) never
  * match; live data matches only if it holds this exact secret-derived word (2^-64). */
+am_inline uintptr_t am_mark_with(uintptr_t key, const void *b) { return (uintptr_t)b ^ key; }
 am_inline uintptr_t am_block_mark(const am_slab_t *slab, const void *b) {
-  return (uintptr_t)b ^ slab->mark_key;
+  return am_mark_with(slab->mark_key, b);
 }
 
 /* The block grid test without a division. With magic = floor(2^64 / bsize) + 1 and
