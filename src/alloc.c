@@ -104,11 +104,13 @@ static AM_API_TEXT am_noinline void *am_malloc_above_table(size_t req, size_t ze
  * 8-byte index the compiler folds the shift and the scaled address into an and and an add, one
  * instruction more. direct[] holds pointers to current[], not copies of it, so that the slow
  * paths, which change current[], need not keep copies equal: copies saved the fast path one
- * load and cost a program that churns slabs 20 instructions per pair.) */
+ * load and cost a program that churns slabs 20 instructions per pair.) `sampled` is a constant:
+ * true for malloc; false for am_heap_malloc on a first-class heap, which is never sampled (its
+ * countdown, armed to AM_PROF_NEVER, still counts its allocations, without the branch). */
 #define AM_LEFT_FROM_CURRENT (offsetof(am_heap_t, sample_left) - offsetof(am_heap_t, current))
 _Static_assert(sizeof(((am_heap_t *)0)->current[0]) == sizeof(((am_heap_t *)0)->sample_left[0]),
                "a class's countdown lies AM_LEFT_FROM_CURRENT bytes after its current[] entry");
-am_inline void *am_heap_malloc_direct(am_heap_t *heap, size_t size) {
+am_inline void *am_heap_malloc_direct(am_heap_t *heap, size_t size, bool sampled) {
   size_t i = (size + 15) >> 4;
   am_slab_t **current = heap->direct[i];
   am_slab_t *slab = *current;
@@ -120,7 +122,8 @@ am_inline void *am_heap_malloc_direct(am_heap_t *heap, size_t size) {
      * return register (before it, the compiler spent a move on it); the sampled path puts the
      * block back. */
     int64_t *left = (int64_t *)((uint8_t *)current + AM_LEFT_FROM_CURRENT);
-    if (am_unlikely(--*left < 0)) return _am_prof_malloc_taken(heap, current, p);
+    if (!sampled) --*left;
+    else if (am_unlikely(--*left < 0)) return _am_prof_malloc_taken(heap, current, p);
     return p;
   }
   return am_heap_malloc_miss(heap, i * 16);     /* (the same class as size) */
@@ -128,7 +131,7 @@ am_inline void *am_heap_malloc_direct(am_heap_t *heap, size_t size) {
 
 AM_EXPORT void *am_malloc(size_t size) {
   size = am_request(size);
-  if (am_likely(size <= AM_TABLE_MAX)) return am_heap_malloc_direct(am_heap_get(), size);
+  if (am_likely(size <= AM_TABLE_MAX)) return am_heap_malloc_direct(am_heap_get(), size, true);
   return am_malloc_above_table(size, 0);
 }
 
@@ -140,7 +143,7 @@ AM_EXPORT void *am_calloc(size_t count, size_t size) {
   }
   size_t req = am_request(total);
   if (am_likely(req <= AM_TABLE_MAX)) {
-    void *p = am_heap_malloc_direct(am_heap_get(), req);
+    void *p = am_heap_malloc_direct(am_heap_get(), req, true);
     if (am_likely(p != NULL)) memset(p, 0, total);
     return p;
   }
@@ -278,7 +281,7 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
   am_slab_t *slab = am_checked_slab(seg, p, "free");
   am_block_t *b = p;
   uintptr_t life = __atomic_load_n(&slab->mark_key, __ATOMIC_RELAXED);
-  uintptr_t mark = (uintptr_t)b ^ life;   /* (am_block_mark) */
+  uintptr_t mark = am_mark_with(life, b);   /* (am_block_mark) */
   /* Not the owner: the owner's lists cannot be walked from here, so the mark decides (the
    * secure build checked the block when it entered the quarantine). */
   if (AM_CHECKS && !AM_SECURE && am_unlikely(b->mark == mark)) _am_fatal_in("free", AM_E_DOUBLE, p);

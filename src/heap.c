@@ -25,6 +25,7 @@
 AM_TLS am_heap_t *am_tls_heap = &am_heap_empty;
 AM_TLS am_segment_t *am_tls_seg = AM_SEG_NONE;
 AM_TLS am_heap_t *am_tls_home;
+AM_TLS am_heap_t *am_tls_user = &am_heap_empty;
 
 /* ---- slabs ------------------------------------------------------------------------------ */
 
@@ -32,6 +33,12 @@ AM_TLS am_heap_t *am_tls_home;
  * build at least AM_SECURE_MIN_CARVE blocks, in a random order). Every carved block carries its
  * free mark, like every block on a free list, so that a free of a block that was carved but
  * never handed out is a double free, and the secure build's pop check holds for every block. */
+/* A carved block p whose next free block is the one after it. */
+am_inline void am_carve_one(am_slab_t *slab, uint8_t *p, size_t bsize, uintptr_t key) {
+  am_block_set_next(slab, (am_block_t *)p, (am_block_t *)(p + bsize));
+  if (AM_CHECKS) ((am_block_t *)p)->mark = am_mark_with(key, p);   /* (= am_block_mark) */
+}
+
 static void am_slab_extend(am_slab_t *slab) {
   size_t bsize = slab->bsize;
   size_t n = AM_EXTEND_BYTES / bsize;
@@ -69,13 +76,18 @@ static void am_slab_extend(am_slab_t *slab) {
   }
   slab->free = list;
 #else
-  /* (a pointer walk, the key in a register: 7 instructions a block where a counted loop took 9) */
-  uint8_t *p = first, *last = first + (n - 1) * bsize;
+  /* (four blocks a round, then one at a time: about 4.5 instructions a block where a pointer
+   * walk took 8 and a counted loop 9) */
+  uint8_t *p = first;
   uintptr_t key = slab->mark_key;
-  for (; p != last; p += bsize) {
-    am_block_set_next(slab, (am_block_t *)p, (am_block_t *)(p + bsize));
-    if (AM_CHECKS) ((am_block_t *)p)->mark = am_mark_with(key, p);   /* (= am_block_mark) */
+  size_t k = n - 1;                     /* blocks whose next is the block after them */
+  for (; k >= 4; k -= 4, p += 4 * bsize) {
+    am_carve_one(slab, p, bsize, key);
+    am_carve_one(slab, p + bsize, bsize, key);
+    am_carve_one(slab, p + 2 * bsize, bsize, key);
+    am_carve_one(slab, p + 3 * bsize, bsize, key);
   }
+  for (; k > 0; k--, p += bsize) am_carve_one(slab, p, bsize, key);
   am_block_set_next(slab, (am_block_t *)p, slab->free);
   if (AM_CHECKS) ((am_block_t *)p)->mark = am_block_mark(slab, p);
   slab->free = (am_block_t *)first;
@@ -368,11 +380,12 @@ static am_heap_t *am_heap_struct_take(void) {
 
 /* A heap, initialised and on am_g.heaps, owned by no thread yet (NULL when there is no memory
  * for it), its countdowns to the next sample armed (prof.c). */
-AM_INTERNAL am_heap_t *_am_heap_create(void) {
+AM_INTERNAL am_heap_t *_am_heap_create(uint8_t kind) {
   am_heap_t *heap = am_heap_struct_take();
   if (heap == NULL) return NULL;
   memset(heap, 0, sizeof(*heap));
   heap->cookie = (uintptr_t)heap ^ am_g.secret;
+  heap->kind = kind;                    /* (before the countdowns are armed: prof.c) */
   for (size_t c = 0; c < AM_CLASS_COUNT; c++) heap->current[c] = &am_slab_empty;
   am_heap_init_direct(heap);
   _am_prof_arm_heap(heap);
@@ -387,7 +400,7 @@ AM_INTERNAL am_heap_t *_am_heap_create(void) {
 
 AM_INTERNAL am_heap_t *_am_heap_init_thread(void) {
   _am_process_init();
-  am_heap_t *heap = _am_heap_create();
+  am_heap_t *heap = _am_heap_create(AM_HEAP_THREAD);
   if (heap == NULL) return NULL;
   am_stat_add(&am_g.stat_threads, 1);
   heap->owner = &am_tls_home;
@@ -403,8 +416,10 @@ AM_INTERNAL am_heap_t *_am_heap_init_thread(void) {
  * puts the struct in the pool for reuse. */
 AM_INTERNAL void _am_heap_retire(am_heap_t *heap) {
   pthread_mutex_lock(&am_g.heap_lock);
-  for (size_t c = 0; c < AM_CLASS_COUNT; c++)
-    atomic_fetch_add_explicit(&am_g.stat_mallocs[c], am_heap_mallocs(heap, c), memory_order_relaxed);
+  for (size_t c = 0; c < AM_CLASS_COUNT; c++) {
+    uint64_t n = am_heap_mallocs(heap, c);
+    if (n != 0) atomic_fetch_add_explicit(&am_g.stat_mallocs[c], n, memory_order_relaxed);
+  }
   if (heap->gprev != NULL) heap->gprev->gnext = heap->gnext;
   else am_g.heaps = heap->gnext;
   if (heap->gnext != NULL) heap->gnext->gprev = heap->gprev;

@@ -182,19 +182,20 @@ static AM_API_TEXT am_noinline void *am_heap_malloc_checked(am_heap_t *heap, siz
     errno = ENOMEM;
     return NULL;
   }
+  if (heap->kind == AM_HEAP_USER) am_tls_user = heap;   /* (checked: the next call is fast) */
   void *p = am_heap_alloc(heap, size, 0, false);
   AM_VG_ALLOCED(p);
   return p;
 }
 
-/* The fast path: a live heap of the calling thread (owner is its token; a deleted heap's owner
- * is NULL: types.h) and a request of up to AM_TABLE_MAX bytes take malloc's own fast path on
- * the heap (alloc.c am_heap_malloc_direct); everything else, the checks and their messages
- * included, am_heap_malloc_checked. */
+/* The fast path: the heap this thread used last, checked then and not deleted since
+ * (internal.h am_tls_user), and a request of up to AM_TABLE_MAX bytes take malloc's own fast
+ * path on the heap, without the sampling test (alloc.c am_heap_malloc_direct); everything else,
+ * the checks and their messages included, am_heap_malloc_checked. */
 AM_EXPORT void *am_heap_malloc(am_heap_t *heap, size_t size) {
-  if (!AM_VALGRIND && am_likely(heap != NULL && heap->owner == (const void *)&am_tls_home)) {
+  if (!AM_VALGRIND && am_likely(heap == am_tls_user)) {
     size_t req = am_request(size);
-    if (am_likely(req <= AM_TABLE_MAX)) return am_heap_malloc_direct(heap, req);
+    if (am_likely(req <= AM_TABLE_MAX)) return am_heap_malloc_direct(heap, req, false);
   }
   return am_heap_malloc_checked(heap, size);
 }
@@ -361,7 +362,8 @@ static void am_heap_delete(am_heap_t *heap) {
   if (heap->user_next != NULL) heap->user_next->user_prev = heap->user_prev;
   heap->user_next = heap->user_prev = NULL;
   __atomic_store_n(&heap->kind, AM_HEAP_DEAD, __ATOMIC_RELAXED);
-  heap->owner = NULL;                   /* (am_heap_malloc's fast test fails: the checks report) */
+  heap->owner = NULL;
+  if (am_tls_user == heap) am_tls_user = &am_heap_empty;   /* (am_heap_malloc: the checks report) */
   _am_heap_retire(heap);
 }
 
@@ -385,15 +387,14 @@ AM_INTERNAL void _am_heap_user_release(am_heap_t *heap) {
 
 AM_EXPORT am_heap_t *am_heap_new(void) {
   am_heap_t *home = am_heap_home();
-  am_heap_t *heap = home != NULL ? _am_heap_create() : NULL;
+  am_heap_t *heap = home != NULL ? _am_heap_create(AM_HEAP_USER) : NULL;
   if (heap == NULL) {
     errno = ENOMEM;
     return NULL;
   }
-  heap->kind = AM_HEAP_USER;
   heap->owner = &am_tls_home;
   heap->home = home;
-  _am_prof_arm_heap(heap);              /* (again, as a first-class heap: never sampled) */
+  am_tls_user = heap;
   heap->user_next = home->users;
   if (heap->user_next != NULL) heap->user_next->user_prev = heap;
   home->users = heap;

@@ -215,6 +215,12 @@ am_inline am_heap_t *am_heap_get(void) { return am_tls_heap; }
  * unless the thread made a first-class heap its default (am_heap_set_default). The variable's
  * address is the thread's token in am_heap_t.owner. */
 extern AM_TLS am_heap_t *am_tls_home;
+/* The first-class heap the calling thread last used that passed every check of a handle
+ * (heapapi.c am_heap_check: cookie, kind, owner), or &am_heap_empty: am_heap_malloc's fast path
+ * compares the handle with it, one compare for all the checks (and for NULL). Written by this
+ * thread only: am_heap_new and the checked path set it; am_heap_delete (destroy, release: run by
+ * the owner, so on this thread) puts &am_heap_empty back before the struct can be reused. */
+extern AM_TLS am_heap_t *am_tls_user;
 /* The free fast path's segment: a segment the calling thread's heap owns, which passed the
  * segment map test and the owner test when free last took the slow way into it (alloc.c
  * am_free_block). A pointer whose segment equals it needs neither test again: the one compare
@@ -233,7 +239,7 @@ am_inline void am_heap_init_direct(am_heap_t *heap) {
   for (size_t i = 0; i < AM_DIRECT_COUNT; i++) heap->direct[i] = &heap->current[am_class_of_small[i * 2]];
 }
 AM_INTERNAL am_heap_t *_am_heap_init_thread(void);
-AM_INTERNAL am_heap_t *_am_heap_create(void);
+AM_INTERNAL am_heap_t *_am_heap_create(uint8_t kind);
 AM_INTERNAL void _am_heap_thread_done(void *value);
 AM_INTERNAL void _am_heap_retire(am_heap_t *heap);
 AM_INTERNAL void *_am_heap_malloc_generic(am_heap_t *heap, size_t cls);
@@ -286,11 +292,12 @@ am_inline void am_block_set_next(const am_slab_t *slab, am_block_t *b, am_block_
 }
 
 /* The mark a free block of `slab` carries in its second word (the double-free check): its
- * address xor the slab's mark key. The key is unique to this slab's life, so a mark matches
+ * address plus the slab's mark key (plus, not xor: the marks of consecutive blocks differ by
+ * the block size, so carving advances one register: heap.c am_slab_extend). The key is unique to this slab's life, so a mark matches
  * only the one block it was written for, in the one slab life it was written in: bytes a program
  * copies from a reused block (stale marks of earlier slabs, or of blocks at other addresses) never
  * match; live data matches only if it holds this exact secret-derived word (2^-64). */
-am_inline uintptr_t am_mark_with(uintptr_t key, const void *b) { return (uintptr_t)b ^ key; }
+am_inline uintptr_t am_mark_with(uintptr_t key, const void *b) { return (uintptr_t)b + key; }
 am_inline uintptr_t am_block_mark(const am_slab_t *slab, const void *b) {
   return am_mark_with(slab->mark_key, b);
 }

@@ -50,7 +50,7 @@
 #define AM_PROF_DEPTH 64                 /* frames kept per stack */
 #define AM_PROF_SKIP_MAX 16              /* allocator frames looked for at the top of a stack */
 #define AM_PROF_OFF_GAP ((int64_t)1 << 20)
-#define AM_PROF_NEVER ((int64_t)1 << 62)  /* the profiler's own heap never samples */
+#define AM_PROF_NEVER ((int64_t)1 << 62)  /* the profiler's own heap and first-class heaps */
 #define AM_PROF_PERIOD_MAX ((size_t)1 << 40)
 
 static AM_TLS bool am_prof_busy;        /* this thread is taking a sample */
@@ -124,7 +124,10 @@ static double am_prof_scale(double avg, double period) {
  * was last armed go to its counter (internal.h am_heap_mallocs). */
 static void am_prof_arm(am_heap_t *heap, size_t cls, long period) {
   int64_t gap = AM_PROF_OFF_GAP;
-  if (period > 0 && heap->kind != AM_HEAP_USER) {    /* (first-class heaps: never sampled) */
+  /* first-class heaps: never sampled; am_heap_malloc counts their countdown down without a test
+   * (alloc.c am_heap_malloc_direct) */
+  if (heap->kind == AM_HEAP_USER) gap = AM_PROF_NEVER;
+  else if (period > 0) {
     double g = am_prof_draw((double)period) / (double)am_class_size[cls];
     gap = g >= (double)AM_PROF_NEVER ? AM_PROF_NEVER : (int64_t)g;
   }
@@ -339,7 +342,7 @@ static AM_API_TEXT am_noinline size_t am_prof_backtrace(uintptr_t *out) {
 static am_heap_t *am_prof_heap_locked(void) {
   am_heap_t *h = atomic_load_explicit(&am_g.prof_heap, memory_order_relaxed);
   if (h != NULL) return h;
-  h = _am_heap_create();
+  h = _am_heap_create(AM_HEAP_THREAD);
   if (h == NULL) return NULL;
   for (size_t c = 0; c < AM_CLASS_COUNT; c++) {
     h->sample_armed[c] = (uint64_t)AM_PROF_NEVER;

@@ -477,6 +477,28 @@ static void misuse_use_destroyed(void *arg) {
   fprintf(stderr, "%p\n", (void *)h);
   am_heap_malloc(h, 10);
 }
+/* am_heap_malloc's fast test compares the handle with the heap the thread used last (src
+ * internal.h am_tls_user): a release must forget it as a destroy does, and a destroyed heap
+ * that is not the last one used must be caught as well. */
+static void misuse_use_released(void *arg) {
+  (void)arg;
+  am_heap_t *h = am_heap_new();
+  am_free(am_heap_malloc(h, 10));
+  am_heap_release(h);
+  fprintf(stderr, "%p\n", (void *)h);
+  am_heap_malloc(h, 10);
+}
+static void misuse_use_destroyed_other(void *arg) {
+  (void)arg;
+  am_heap_t *h = am_heap_new();
+  am_heap_t *h2 = am_heap_new();
+  am_heap_malloc(h, 10);
+  am_heap_malloc(h2, 10);                 /* (h2 is the last heap used) */
+  am_heap_destroy(h);
+  am_heap_malloc(h2, 10);
+  fprintf(stderr, "%p\n", (void *)h);
+  am_heap_malloc(h, 10);
+}
 static void misuse_destroy_twice(void *arg) {
   (void)arg;
   am_heap_t *h = am_heap_new();
@@ -575,6 +597,9 @@ static void test_misuse(void) {
                "realloc: pointer to a block of a destroyed heap");
   expect_abort("large free after destroy", misuse_large_after_destroy, "free: pointer not allocated by amalloc");
   expect_abort("destroyed heap used", misuse_use_destroyed, "am_heap_malloc: heap destroyed");
+  expect_abort("released heap used", misuse_use_released, "am_heap_malloc: heap destroyed");
+  expect_abort("destroyed heap used, another used since", misuse_use_destroyed_other,
+               "am_heap_malloc: heap destroyed");
   expect_abort("destroyed twice", misuse_destroy_twice, "am_heap_destroy: heap destroyed");
   expect_abort("allocation by another thread", misuse_other_thread, "am_heap_malloc: heap owned by another thread");
   expect_abort("destroy by another thread", misuse_destroy_other_thread,

@@ -52,11 +52,15 @@ static void thp_case(size_t size) {
   if (!CHECK(keep != NULL)) return;
   size_t lower = 0;                     /* blocks in the lower half of that segment */
   for (size_t i = 0; i < n; i++) lower += (uintptr_t)blocks[i] - seg < SEGMENT / 2;
+  /* RSS from smaps_rollup, which walks the page tables: statm's count (am_stats_t resident)
+   * is a per-CPU counter that may lag (the suite saw "RSS 0 KiB less" once, under load) */
   am_stats_t before = stats();
+  long rss_before = (long)smaps_kib("Rss") * (long)KiB;
   for (size_t i = 0; i < n; i++) am_free(blocks[i]);
   am_stats_t after = stats();
+  long rss_after = (long)smaps_kib("Rss") * (long)KiB;
   size_t purged = after.purged_bytes - before.purged_bytes;
-  long drop = (long)before.resident - (long)after.resident;
+  long drop = rss_before - rss_after;
   printf("thp: %zu-byte blocks: %zu in the lower half freed (one kept above): purged %zu KiB, "
          "RSS %ld KiB less\n", size, lower, purged / KiB, drop / (long)KiB);
   CHECK_GE(lower * size, MiB);          /* the lower half was filled */
