@@ -243,23 +243,55 @@ static am_noinline void am_free_local_slow(const void *p) {
 
 /* free's fast path (the default build) found p off the block grid of `slab` (p's slot's): either
  * p is not a block (inside one, never carved, or in a slot without a slab: reported here), or
- * the slab is FULL (internal.h am_slab_set_state: its start_lo flag fails every pointer). Then
- * this is the free of a block into a full slab, which the slow path moves back to its class
- * queue: the grid test again without the flag, the mark test, the push. */
-static am_noinline void am_free_off_grid(void *p, am_slab_t *slab) {
-  /* (am_slab_interior: the same grid test on the start without the flag) */
-  if (am_unlikely(slab->state != AM_SLAB_FULL || am_slab_interior(slab, p))) {
-    am_checked_slab(am_ptr_segment(p), p, "free");    /* reports it */
-    __builtin_unreachable();
+ * the slab is FULL (internal.h am_slab_set_state: its start_lo flag fails every pointer), or it
+ * may hold a block the profiler sampled in place (AM_SLAB_PROF_FLAG). Then this is the free of
+ * a block into such a slab: the grid test again without the flags, the sampled block out of the
+ * profile, the mark test, the push, and for a full slab the slow path, which moves it back to
+ * its class queue. */
+/* (am_free_off_grid: the free of checked block p into a slab whose flags failed the grid test:
+ * `full`, the FULL flag; `prof`, AM_SLAB_PROF_FLAG, a constant in each caller) */
+am_inline void am_free_flagged(void *p, am_slab_t *slab, bool full, bool prof) {
+#if AM_PROF_IN_PLACE
+  if (prof) {
+    /* p leaves the profile if it was sampled (types.h prof_bits), and the flag goes once no
+     * block of the slab is */
+    _Atomic(uint64_t) *bits = am_slab_segment(slab)->prof_bits[am_slab_index(slab)];
+    size_t k = am_block_index(slab, p);
+    if (am_unlikely(atomic_load_explicit(&bits[k >> 6], memory_order_relaxed) & ((uint64_t)1 << (k & 63))))
+      _am_prof_free_in_place(slab, p);
+    if ((atomic_load_explicit(&bits[0], memory_order_relaxed) | atomic_load_explicit(&bits[1], memory_order_relaxed)) == 0)
+      __atomic_store_n(&slab->start_lo, slab->start_lo ^ AM_SLAB_PROF_FLAG, __ATOMIC_RELAXED);
   }
+#else
+  (void)prof;
+#endif
   am_block_t *b = p;
   uintptr_t mark = am_block_mark(slab, b);
   if (am_unlikely(b->mark == mark)) am_free_marked(slab, b);   /* aborts on a double free */
   am_heap_t *heap = am_heap_get();
   am_slab_push(heap, slab, b);
   b->mark = mark;
-  slab->used--;
-  _am_heap_free_slow(heap, slab);
+  if (--slab->used == 0 || full) _am_heap_free_slow(heap, slab);
+}
+#if AM_PROF_IN_PLACE
+static am_noinline void am_free_prof_flagged(void *p, am_slab_t *slab, bool full) {
+  am_free_flagged(p, slab, full, true);
+}
+#endif
+static am_noinline void am_free_off_grid(void *p, am_slab_t *slab) {
+  /* (am_slab_interior: the same grid test on the start without the flags) */
+#if AM_PROF_IN_PLACE
+  if (am_unlikely(am_slab_prof_flagged(slab)) && !am_slab_interior(slab, p)) {
+    am_free_prof_flagged(p, slab, slab->state == AM_SLAB_FULL);
+    return;
+  }
+#endif
+  if (am_likely(slab->state == AM_SLAB_FULL) && !am_slab_interior(slab, p)) {
+    am_free_flagged(p, slab, true, false);
+    return;
+  }
+  am_checked_slab(am_ptr_segment(p), p, "free");    /* reports it */
+  __builtin_unreachable();
 }
 
 /* Free of a block the calling thread does not own: a large block, or a block of another
@@ -279,6 +311,11 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
     return;
   }
   am_slab_t *slab = am_checked_slab(seg, p, "free");
+#if AM_PROF_IN_PLACE
+  /* a block the profiler sampled in place leaves the profile (before the push: the segment
+   * must not be touched after it) */
+  if (seg->kind == AM_SEGMENT_MEDIUM) _am_prof_free_in_place(slab, p);
+#endif
   am_block_t *b = p;
   uintptr_t life = __atomic_load_n(&slab->mark_key, __ATOMIC_RELAXED);
   uintptr_t mark = am_mark_with(life, b);   /* (am_block_mark) */

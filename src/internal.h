@@ -121,8 +121,21 @@ am_inline am_segment_t *am_slab_segment(const am_slab_t *slab) {
  * a free into a full slab, whose slow path must move the slab back to its class queue. Every
  * state change of a slab in use goes through am_slab_set_state. */
 #define AM_SLAB_FULL_FLAG 0x80000000u
-/* Block 0's address: in the slab's own segment, whose base has zero low bits (so the FULL flag
- * is masked off too). Other threads read start_lo: atomic, relaxed (plain loads). */
+/* Bit 30 of start_lo flipped while a medium slab may hold a block the profiler sampled in place
+ * (types.h am_segment_t.prof_bits; AM_PROF_IN_PLACE builds): the grid test then fails for
+ * every pointer as with the FULL flag (the offset is at least 2^30 - 2^22 away: not a multiple
+ * of the block size, or more than 4,000 blocks of at most 256 KiB on, where a medium slab holds
+ * at most 128), so the owner's frees into the slab take the slow path (alloc.c
+ * am_free_off_grid), which takes a sampled block out of the profile and clears the flag once
+ * no bit of the slab is set. Set and cleared by the owner only; a new slab
+ * starts without it (am_slab_set_start). */
+#define AM_SLAB_PROF_FLAG 0x40000000u
+/* (flipped: start_lo's bit 30 differs from block 0's address bit 30, which is the segment base's) */
+am_inline bool am_slab_prof_flagged(const am_slab_t *slab) {
+  return ((slab->start_lo ^ (uint32_t)(uintptr_t)am_slab_segment(slab)) & AM_SLAB_PROF_FLAG) != 0;
+}
+/* Block 0's address: in the slab's own segment, whose base has zero low bits (so the FULL and
+ * PROF flags are masked off too). Other threads read start_lo: atomic, relaxed (plain loads). */
 am_inline uint32_t am_slab_start_lo(const am_slab_t *slab) {
   return __atomic_load_n(&slab->start_lo, __ATOMIC_RELAXED);
 }
@@ -137,6 +150,13 @@ am_inline void am_slab_set_state(am_slab_t *slab, am_slab_state_t state) {
   if ((slab->state == AM_SLAB_FULL) != (state == AM_SLAB_FULL))
     __atomic_store_n(&slab->start_lo, slab->start_lo ^ AM_SLAB_FULL_FLAG, __ATOMIC_RELAXED);
   slab->state = (uint8_t)state;
+}
+/* The index of block p (on the slab's grid) in its slab: the high word of its offset times
+ * magic (= floor(2^64 / bsize) + 1): for offset k * bsize that product is k * 2^64 +
+ * k * (bsize - 2^64 mod bsize), whose second term stays below 2^64. */
+am_inline size_t am_block_index(const am_slab_t *slab, const void *p) {
+  uint64_t off = (uint64_t)((const uint8_t *)p - am_slab_start(slab));
+  return (size_t)(((unsigned __int128)off * slab->magic) >> 64);
 }
 /* The stack of blocks other threads freed into `slab`: one atomic word holding the top block's
  * address (below 2^AM_ADDRESS_BITS, as every block on the segment map) and, above it, how many
@@ -387,6 +407,9 @@ AM_INTERNAL void _am_prof_large(void *p);
 AM_INTERNAL void _am_prof_arm_heap(am_heap_t *heap);
 AM_INTERNAL void _am_prof_free(void *p);
 AM_INTERNAL void _am_prof_free_block(am_segment_t *seg, void *p);
+#if AM_PROF_IN_PLACE
+AM_INTERNAL void _am_prof_free_in_place(am_slab_t *slab, const void *p);
+#endif
 AM_INTERNAL void *_am_prof_realloc_large(am_segment_t *seg, void *p, size_t size);
 AM_INTERNAL void _am_prof_init(void);
 AM_INTERNAL void _am_prof_start(void);

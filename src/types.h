@@ -90,6 +90,12 @@
 #define AM_CHECKS 1
 #endif
 
+/* AM_PROF_IN_PLACE  1 when the profiler samples medium blocks where they are (prof.c): the
+ * builds whose free fast path makes the grid test, which the slab's AM_SLAB_PROF_FLAG fails
+ * (internal.h). The secure and valgrind builds, and the unchecked one, take every sample from
+ * the profiler's own heap. */
+#define AM_PROF_IN_PLACE (AM_CHECKS && !AM_SECURE && !AM_VALGRIND)
+
 /* The heap profiler's stacks (prof.c; meson option prof_unwind): 1, amalloc's own reader of the
  * objects' call frame information (unwind.c); 0, a walk of the frame-pointer chain (the library
  * then keeps frame pointers). */
@@ -127,6 +133,8 @@
 #define AM_SMALL_SLAB_SHIFT_MAX 18        /* 4 pages of AM_PAGE_SIZE_MAX */
 #define AM_MEDIUM_SLAB_SHIFT 20
 #define AM_SLABS_MAX (AM_SEGMENT_SIZE >> AM_SMALL_SLAB_SHIFT)
+#define AM_MEDIUM_SLABS (AM_SEGMENT_SIZE >> AM_MEDIUM_SLAB_SHIFT)
+#define AM_MEDIUM_BLOCKS_MAX 128          /* blocks a medium slab holds at most (above AM_SMALL_MAX) */
 _Static_assert(((size_t)4 * AM_PAGE_SIZE_MAX) == ((size_t)1 << AM_SMALL_SLAB_SHIFT_MAX),
                "small slabs are at most 4 of the largest pages");
 _Static_assert(AM_SMALL_SLAB_SHIFT_MAX <= AM_MEDIUM_SLAB_SHIFT, "a medium slab holds whole small slabs");
@@ -137,6 +145,8 @@ _Static_assert(((size_t)1 << AM_SMALL_SLAB_SHIFT_MAX) / 16 <= UINT16_MAX,
  * doubling up to 256 KiB. Classes up to AM_SMALL_MAX live in small slabs. The smallest block
  * is 16 bytes so that a free block has room for its link and its double-free mark. */
 #define AM_SMALL_MAX ((size_t)8192)
+_Static_assert(((size_t)1 << AM_MEDIUM_SLAB_SHIFT) / (AM_SMALL_MAX + 16) < AM_MEDIUM_BLOCKS_MAX,
+               "a medium slab's blocks fit am_segment_t.prof_bits");
 #define AM_MEDIUM_MAX ((size_t)256 * 1024)
 #define AM_CLASS_COUNT 96
 /* Requests up to this size find their class with one table lookup. */
@@ -210,7 +220,9 @@ typedef struct am_slab_s {
                                          test needs no more; internal.h am_slab_start has it
                                          whole), bit 31 flipped while the slab is FULL
                                          (AM_SLAB_FULL_FLAG: free's grid test then fails, and
-                                         its slow path moves the slab back to its queue) */
+                                         its slow path moves the slab back to its queue), bit
+                                         30 while a medium slab holds a block sampled in place
+                                         (AM_SLAB_PROF_FLAG, internal.h) */
   uint32_t bsize;                     /* block size in bytes; 0 when the slot is free */
   uint16_t used;                      /* owner: blocks handed out and not yet back in `free`
                                          (blocks on the remote stack are still counted) */
@@ -312,6 +324,15 @@ typedef struct am_segment_s {
    * slab_shift): other threads' writes would take that line away from the owner (false
    * sharing). */
   _Alignas(64) _Atomic(uint32_t) remote_pending;
+  /* MEDIUM, AM_PROF_IN_PLACE builds: per slab (AM_MEDIUM_SLABS of them), one bit per block
+   * (internal.h am_block_index), set while the profiler holds that block as a sample taken
+   * where it is (prof.c am_prof_sample_in_place). The owner sets a bit (fetch-or) before it
+   * returns the block; whoever frees the block, any thread, clears it (fetch-and: the one free
+   * that finds it set takes the block out of the profile, prof.c _am_prof_free_in_place).
+   * Relaxed: a thread that frees a block got it through the program's own synchronization
+   * after the fetch-or. A slab with a bit set has AM_SLAB_PROF_FLAG (internal.h), which the
+   * owner clears once both words are 0 (only the owner sets bits: no race with that). */
+  _Alignas(64) _Atomic(uint64_t) prof_bits[AM_MEDIUM_SLABS][2];
 } am_segment_t;
 
 /* A LARGE segment uses only the fields before `slabs`. */

@@ -11,6 +11,13 @@
  *   prof threads     blocks sampled in one thread and freed in another leave the live set; 8
  *                    threads allocating and freeing each other's blocks while sampling
  *   prof fork        fork() while other threads take samples: the child works and dumps
+ *   prof inplace     medium blocks are sampled where they are (AMALLOC_PROF_SAMPLE=1): a
+ *                    sampled block freed and allocated again unsampled comes back at the same
+ *                    address; unsampled neighbours in its slab free and come back; 40 samples
+ *                    in one slab (more than its 8 entries: the rest from the profiler's
+ *                    heap) leave the profile whether the owner or another thread frees them;
+ *                    a double free and an interior pointer are still reported; blocks of a
+ *                    first-class heap (am_heap_malloc, malloc with it the default) are not sampled
  *   prof off         without AMALLOC_PROF: am_prof_dump and am_prof_reset say ENOTSUP
  *   prof leak        leaks from leaky_site and prints the exact bytes (leak_check.py reads
  *                    the report AMALLOC_PROF_LEAKS=1 prints at exit)
@@ -427,6 +434,91 @@ static void test_fork(void) {
   pthread_join(t, NULL);
 }
 
+/* ---- medium blocks sampled in place (src/prof.c am_prof_sample_in_place) ------------------- */
+
+#define MEDIUM 20000                    /* a medium class (above 8 KiB) */
+static void *free_in_thread(void *p) {
+  free(p);
+  return NULL;
+}
+static void inplace_double_free(void *arg) {
+  (void)arg;
+  void *keep = malloc(MEDIUM), *p = malloc(MEDIUM);   /* (keep: the slab stays) */
+  KEEP(keep);
+  fprintf(stderr, "%p\n", p);
+  free(p);
+  free(p);
+}
+static void inplace_interior(void *arg) {
+  (void)arg;
+  void *p = malloc(MEDIUM);
+  fprintf(stderr, "%p\n", (void *)((char *)p + 4096));
+  free((char *)p + 4096);
+}
+/* fn must stop the child with "amalloc: error: free: <what> (pointer <its first line>)" */
+static void inplace_abort(const char *name, void (*fn)(void *), const char *what) {
+  char err[1024], want[256];
+  int status = test_in_child(fn, NULL, err, sizeof(err));
+  char *nl = strchr(err, '\n');
+  if (nl != NULL) *nl = 0;
+  snprintf(want, sizeof(want), "amalloc: error: free: %s (pointer %s)", what, err);
+  bool ok = test_died_of(status, SIGABRT) && nl != NULL && strncmp(nl + 1, want, strlen(want)) == 0;
+  if (!CHECK(ok)) printf("%s: status %d, want \"%s\", got \"%s\"\n", name, status, want, nl ? nl + 1 : err);
+}
+
+static void test_inplace(void) {
+  pthread_t warm;                         /* (glibc keeps what its first thread allocated) */
+  pthread_create(&warm, NULL, free_in_thread, NULL);
+  pthread_join(warm, NULL);
+  double base = live_samples();
+  void *p = malloc(MEDIUM);
+  CHECK(live_samples() == base + 1);
+  free(p);
+  CHECK(live_samples() == base);
+  CHECK_EQ(am_prof_set_sample(0), 0);
+  void *q = malloc(MEDIUM);
+  if (!CHECK(q == p)) printf("the sampled block came from elsewhere: %p, then %p\n", p, q);
+  void *u[4];
+  for (int i = 0; i < 4; i++) u[i] = malloc(MEDIUM);
+  CHECK_EQ(am_prof_set_sample(1), 0);
+  void *s = malloc(MEDIUM);               /* in the slab of u[] (the current one) */
+  CHECK(live_samples() == base + 1);
+  for (int i = 0; i < 4; i++) free(u[i]);   /* the flagged slab's slow path: not samples */
+  CHECK(live_samples() == base + 1);
+  CHECK_EQ(am_prof_set_sample(0), 0);
+  void *u2[4];
+  for (int i = 0; i < 4; i++) u2[i] = malloc(MEDIUM);
+  for (int i = 0; i < 4; i++) CHECK(u2[i] == u[3 - i]);   /* back on the slab's list, LIFO */
+  for (int i = 0; i < 4; i++) free(u2[i]);
+  CHECK_EQ(am_prof_set_sample(1), 0);
+  void *m[40];
+  for (int i = 0; i < 40; i++) m[i] = malloc(MEDIUM);
+  CHECK(live_samples() == base + 41);
+  for (int i = 0; i < 40; i += 2) {       /* every other one freed by another thread */
+    pthread_t t;
+    pthread_create(&t, NULL, free_in_thread, m[i]);
+    pthread_join(t, NULL);
+  }
+  if (!CHECK(live_samples() == base + 21)) printf("live %.0f, want %.0f\n", live_samples(), base + 21);
+  for (int i = 1; i < 40; i += 2) free(m[i]);
+  free(s);
+  free(q);
+  CHECK(live_samples() == base);
+  /* first-class heaps are never sampled (src/prof.c arms them with AM_PROF_NEVER) */
+  totals_t t0, t1;
+  CHECK(dump_totals(&t0));
+  am_heap_t *h = am_heap_new();
+  for (int i = 0; i < 100; i++) am_heap_malloc(h, 16 + (size_t)i * 200);
+  am_heap_t *prev = am_heap_set_default(h);
+  for (int i = 0; i < 100; i++) KEEP(malloc(16 + (size_t)i * 200));
+  am_heap_set_default(prev);
+  am_heap_destroy(h);
+  CHECK(dump_totals(&t1));
+  if (!CHECK(t1.alloc_count == t0.alloc_count)) printf("a first-class heap's blocks were sampled\n");
+  inplace_abort("double free of a sample", inplace_double_free, "double free");
+  inplace_abort("interior pointer", inplace_interior, "pointer inside a block, not at its start");
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -445,6 +537,8 @@ int main(int argc, char **argv) {
     test_threads();
   } else if (strcmp(what, "fork") == 0) {
     test_fork();
+  } else if (strcmp(what, "inplace") == 0) {
+    test_inplace();
   } else if (strcmp(what, "off") == 0) {
     CHECK_EQ(am_prof_dump("/tmp/never.heap"), ENOTSUP);
     CHECK_EQ(am_prof_reset(), ENOTSUP);
@@ -464,7 +558,7 @@ int main(int argc, char **argv) {
     CHECK_EQ(am_prof_dump(argv[2]), 0);
     for (int i = 0; i < 30000; i++) free(keep[i]);
   } else {
-    fprintf(stderr, "usage: prof accuracy|stats|api|prefix|threads|fork|off|leak|sites FILE\n");
+    fprintf(stderr, "usage: prof accuracy|stats|api|prefix|threads|fork|inplace|off|leak|sites FILE\n");
     return 2;
   }
   return test_summary();
