@@ -11,7 +11,10 @@
  *   am_heap_empty   a heap whose every class points to it: the initial value of each thread's
  *                   heap pointer, so the malloc fast path needs no "is this thread set up"
  *                   test (its first allocation simply takes the slow path).
- *   am_tls_heap     (heap.c) the calling thread's heap; the only thread-local variable.
+ *   thread-local variables, each documented where it is declared: am_tls_heap (the calling
+ *                   thread's heap), am_tls_home (its own heap), am_tls_seg (the free fast path's
+ *                   segment), am_tls_user (am_heap_malloc's last checked heap) in internal.h;
+ *                   init.c's am_initializing, prof.c's sampler state, secure.c's random state.
  *
  * Everything else is owned by a heap, i.e. by one thread.
  */
