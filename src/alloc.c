@@ -252,15 +252,9 @@ static am_noinline void am_free_local_slow(const void *p) {
  * `full`, the FULL flag; `prof`, AM_SLAB_PROF_FLAG, a constant in each caller) */
 am_inline void am_free_flagged(void *p, am_slab_t *slab, bool full, bool prof) {
 #if AM_PROF_IN_PLACE
-  if (prof) {
-    /* p leaves the profile if it was sampled (types.h prof_bits), and the flag goes once no
-     * block of the slab is */
-    _Atomic(uint64_t) *bits = am_slab_segment(slab)->prof_bits[am_slab_index(slab)];
-    size_t k = am_block_index(slab, p);
-    if (am_unlikely(atomic_load_explicit(&bits[k >> 6], memory_order_relaxed) & ((uint64_t)1 << (k & 63))))
-      _am_prof_free_in_place(slab, p);
-    if ((atomic_load_explicit(&bits[0], memory_order_relaxed) | atomic_load_explicit(&bits[1], memory_order_relaxed)) == 0)
-      __atomic_store_n(&slab->start_lo, slab->start_lo ^ AM_SLAB_PROF_FLAG, __ATOMIC_RELAXED);
+  if (prof) {                            /* (the flag goes once no block of the slab is a sample) */
+    am_prof_free_in_place(slab, p);
+    if (am_slab_prof_none(slab)) am_slab_set_prof_flag(slab, false);
   }
 #else
   (void)prof;
@@ -314,7 +308,7 @@ static am_noinline void am_free_generic(am_segment_t *seg, void *p) {
 #if AM_PROF_IN_PLACE
   /* a block the profiler sampled in place leaves the profile (before the push: the segment
    * must not be touched after it) */
-  if (seg->kind == AM_SEGMENT_MEDIUM) _am_prof_free_in_place(slab, p);
+  if (seg->kind == AM_SEGMENT_MEDIUM) am_prof_free_in_place(slab, p);
 #endif
   am_block_t *b = p;
   uintptr_t life = __atomic_load_n(&slab->mark_key, __ATOMIC_RELAXED);

@@ -169,6 +169,22 @@ am_inline size_t am_block_index(const am_slab_t *slab, const void *p) {
 am_inline size_t am_slab_index(const am_slab_t *slab) {
   return (size_t)(slab - am_slab_segment(slab)->slabs);
 }
+/* The owner flips AM_SLAB_PROF_FLAG (set: a block sampled in place; clear: none left). */
+am_inline void am_slab_set_prof_flag(am_slab_t *slab, bool on) {
+  if (am_slab_prof_flagged(slab) != on)
+    __atomic_store_n(&slab->start_lo, slab->start_lo ^ AM_SLAB_PROF_FLAG, __ATOMIC_RELAXED);
+}
+/* The slab's words of its segment's prof_bits (types.h; medium slabs only). */
+am_inline _Atomic(uint64_t) *am_slab_prof_bits(const am_slab_t *slab) {
+  return am_slab_segment(slab)->prof_bits[am_slab_index(slab)];
+}
+/* True when no block of the slab is a sample taken in place. */
+am_inline bool am_slab_prof_none(const am_slab_t *slab) {
+  _Atomic(uint64_t) *bits = am_slab_prof_bits(slab);
+  uint64_t any = 0;
+  for (size_t w = 0; w < AM_MEDIUM_BLOCKS_MAX / 64; w++) any |= atomic_load_explicit(&bits[w], memory_order_relaxed);
+  return any == 0;
+}
 am_inline _Atomic(uintptr_t) *am_slab_remote(const am_slab_t *slab) {
   return &am_slab_segment(slab)->remote[am_slab_index(slab)];
 }
@@ -407,9 +423,17 @@ AM_INTERNAL void _am_prof_large(void *p);
 AM_INTERNAL void _am_prof_arm_heap(am_heap_t *heap);
 AM_INTERNAL void _am_prof_free(void *p);
 AM_INTERNAL void _am_prof_free_block(am_segment_t *seg, void *p);
-#if AM_PROF_IN_PLACE
-AM_INTERNAL void _am_prof_free_in_place(am_slab_t *slab, const void *p);
-#endif
+/* Block p of a medium slab (checked: on the grid) is being freed, by any thread: when the
+ * profiler sampled it in place (its bit in types.h prof_bits), it leaves the profile; the one
+ * free that clears the bit does it. */
+am_inline void am_prof_free_in_place(am_slab_t *slab, const void *p) {
+  size_t k = am_block_index(slab, p);
+  _Atomic(uint64_t) *w = &am_slab_prof_bits(slab)[k >> 6];
+  uint64_t bit = (uint64_t)1 << (k & 63);
+  if (am_unlikely(atomic_load_explicit(w, memory_order_relaxed) & bit) &&
+      (atomic_fetch_and_explicit(w, ~bit, memory_order_relaxed) & bit) != 0)
+    _am_prof_free((void *)p);
+}
 AM_INTERNAL void *_am_prof_realloc_large(am_segment_t *seg, void *p, size_t size);
 AM_INTERNAL void _am_prof_init(void);
 AM_INTERNAL void _am_prof_start(void);

@@ -378,30 +378,32 @@ static AM_API_TEXT am_noinline void *am_prof_sample_block(size_t cls) {
 /* Class cls of `heap` (the calling thread's) counted down to its next sample: re-armed, and
  * when sampling is on, the sample taken: a block of the profiler's heap, or NULL (the caller
  * serves the request from its own heap). */
-static AM_API_TEXT am_noinline void *am_prof_expired(am_heap_t *heap, size_t cls) {
+/* (the first step of both: re-armed; true when this allocation is to be the sample) */
+static bool am_prof_rearm(am_heap_t *heap, size_t cls) {
   long period = atomic_load_explicit(&am_g.prof_period, memory_order_relaxed);
   am_prof_arm(heap, cls, period);
-  if (period <= 0 || am_prof_busy || heap->kind == AM_HEAP_USER) return NULL;
+  return period > 0 && !am_prof_busy && heap->kind != AM_HEAP_USER;
+}
+static AM_API_TEXT am_noinline void *am_prof_expired(am_heap_t *heap, size_t cls) {
+  if (!am_prof_rearm(heap, cls)) return NULL;
   void *p = am_prof_sample_block(cls);
   if (p != NULL) heap->stat_mallocs[cls]--;   /* (the profiler's heap counted it) */
   return p;
 }
 
-#if AM_PROF_IN_PLACE
-/* Medium sampling in place. A sampled block moved to the profiler's heap leaves a block free in
+/* Medium sampling in place (AM_PROF_IN_PLACE builds). A sampled block moved to the profiler's heap leaves a block free in
  * the thread's own heap while the profiler's slabs take fresh pages: with medium blocks, up to
  * 45 KiB of peak RSS per live sample (bench/mixed at the default rate: +6.3 MiB). So a medium
  * block is sampled where it is: its bit in its segment's map is set (types.h
  * am_segment_t.prof_bits) and its slab gets AM_SLAB_PROF_FLAG, which sends the owner's frees
  * into the slab to the slow path (alloc.c am_free_off_grid); other threads' frees look at the
- * bit anyway (alloc.c am_free_generic). Medium frees are rare next to
- * the bytes they move, so the flagged slab's slow frees cost little; small blocks, whose slabs
- * see most frees, still come from the profiler's heap. */
+ * bit anyway (alloc.c am_free_generic); both through internal.h am_prof_free_in_place.
+ * Medium frees are rare next to the bytes they move, so the flagged slab's slow frees cost
+ * little; small blocks, whose slabs see most frees, still come from the profiler's heap. */
 
 /* Block p of `slab` (a medium class, just taken from the calling thread's own heap) becomes a
  * sample where it is. */
 static AM_API_TEXT am_noinline void am_prof_sample_in_place(am_slab_t *slab, void *p, size_t cls) {
-  am_segment_t *seg = am_slab_segment(slab);
   size_t k = am_block_index(slab, p);
   uintptr_t frames[AM_PROF_DEPTH];
   am_prof_busy = true;
@@ -410,29 +412,25 @@ static AM_API_TEXT am_noinline void am_prof_sample_in_place(am_slab_t *slab, voi
   am_prof_record((uintptr_t)p, am_class_size[cls], frames, depth);
   pthread_mutex_unlock(&am_g.prof_lock);
   am_prof_busy = false;
-  atomic_fetch_or_explicit(&seg->prof_bits[am_slab_index(slab)][k >> 6], (uint64_t)1 << (k & 63),
-                           memory_order_relaxed);
-  if (!am_slab_prof_flagged(slab))
-    __atomic_store_n(&slab->start_lo, slab->start_lo ^ AM_SLAB_PROF_FLAG, __ATOMIC_RELAXED);
+  atomic_fetch_or_explicit(&am_slab_prof_bits(slab)[k >> 6], (uint64_t)1 << (k & 63), memory_order_relaxed);
+  am_slab_set_prof_flag(slab, true);
 }
 
-/* Block p of `slab`, in a MEDIUM segment, is being freed (any thread, after the free's checks):
- * when the profiler sampled it in place, it leaves the profile. */
-AM_INTERNAL void _am_prof_free_in_place(am_slab_t *slab, const void *p) {
-  size_t k = am_block_index(slab, p);
-  _Atomic(uint64_t) *w = &am_slab_segment(slab)->prof_bits[am_slab_index(slab)][k >> 6];
-  uint64_t bit = (uint64_t)1 << (k & 63);
-  if ((atomic_load_explicit(w, memory_order_relaxed) & bit) != 0 &&
-      (atomic_fetch_and_explicit(w, ~bit, memory_order_relaxed) & bit) != 0)
-    _am_prof_free((void *)p);
-}
-
-/* A medium class of `heap` counted down to its next sample (internal.h am_slab_pop): re-armed;
- * the block comes from the heap as if unsampled and, when sampling is on, is sampled in place. */
-static AM_API_TEXT am_noinline void *am_prof_malloc_medium(am_heap_t *heap, size_t cls) {
-  long period = atomic_load_explicit(&am_g.prof_period, memory_order_relaxed);
-  am_prof_arm(heap, cls, period);
-  am_slab_t *slab = heap->current[cls];
+/* malloc's countdown of class `*current` went below 0 (alloc.c am_heap_malloc_direct, internal.h
+ * am_slab_pop): re-arm it, and serve the request from the profiler's heap when sampling is on,
+ * else from the heap's current slab (or the slow path, when it has no free block). A medium
+ * class is served from the heap and, when sampling is on, sampled in place. */
+AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_malloc_small(am_heap_t *heap, am_slab_t **current) {
+  size_t cls = (size_t)(current - heap->current);
+  bool in_place = AM_PROF_IN_PLACE && am_class_size[cls] > AM_SMALL_MAX;
+  bool sample = false;                  /* (in place: once the block is taken) */
+  if (in_place) {
+    sample = am_prof_rearm(heap, cls);
+  } else {
+    void *q = am_prof_expired(heap, cls);
+    if (q != NULL) return q;
+  }
+  am_slab_t *slab = *current;
   am_block_t *b = slab->free;
   void *p;
   if (am_likely(b != NULL)) {
@@ -440,30 +438,9 @@ static AM_API_TEXT am_noinline void *am_prof_malloc_medium(am_heap_t *heap, size
   } else {
     heap->sample_left[cls]++;           /* (the slow path counts it down again) */
     p = _am_heap_malloc_generic(heap, cls);
-    if (p == NULL) return NULL;
-    slab = am_segment_slab_of(am_ptr_segment(p), p);
   }
-  if (period > 0 && !am_prof_busy && heap->kind != AM_HEAP_USER) am_prof_sample_in_place(slab, p, cls);
+  if (sample && p != NULL) am_prof_sample_in_place(am_segment_slab_of(am_ptr_segment(p), p), p, cls);
   return p;
-}
-#endif
-
-/* malloc's countdown of class `*current` went below 0 (alloc.c am_heap_malloc_direct, internal.h
- * am_slab_pop): re-arm it, and serve the request from the profiler's heap when sampling is on,
- * else from the heap's current slab, which has a free block (the callers saw it). A medium
- * class samples in place (am_prof_malloc_medium). */
-AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_malloc_small(am_heap_t *heap, am_slab_t **current) {
-  size_t cls = (size_t)(current - heap->current);
-#if AM_PROF_IN_PLACE
-  if (am_class_size[cls] > AM_SMALL_MAX) return am_prof_malloc_medium(heap, cls);
-#endif
-  void *p = am_prof_expired(heap, cls);
-  if (p != NULL) return p;
-  am_slab_t *slab = *current;
-  am_block_t *b = slab->free;
-  if (am_likely(b != NULL)) return am_slab_take(heap, slab, b);
-  heap->sample_left[cls]++;             /* (the slow path counts it down again) */
-  return _am_heap_malloc_generic(heap, cls);
 }
 
 /* The same, from malloc's direct path, which popped block p of the current slab before it

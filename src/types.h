@@ -328,11 +328,11 @@ typedef struct am_segment_s {
    * (internal.h am_block_index), set while the profiler holds that block as a sample taken
    * where it is (prof.c am_prof_sample_in_place). The owner sets a bit (fetch-or) before it
    * returns the block; whoever frees the block, any thread, clears it (fetch-and: the one free
-   * that finds it set takes the block out of the profile, prof.c _am_prof_free_in_place).
+   * that finds it set takes the block out of the profile, internal.h am_prof_free_in_place).
    * Relaxed: a thread that frees a block got it through the program's own synchronization
    * after the fetch-or. A slab with a bit set has AM_SLAB_PROF_FLAG (internal.h), which the
-   * owner clears once both words are 0 (only the owner sets bits: no race with that). */
-  _Alignas(64) _Atomic(uint64_t) prof_bits[AM_MEDIUM_SLABS][2];
+   * owner clears once the slab's words are 0 (only the owner sets bits: no race with that). */
+  _Alignas(64) _Atomic(uint64_t) prof_bits[AM_MEDIUM_SLABS][AM_MEDIUM_BLOCKS_MAX / 64];
 } am_segment_t;
 
 /* A LARGE segment uses only the fields before `slabs`. */
