@@ -231,6 +231,7 @@ AM_INTERNAL int64_t _am_clock_ms(void);
 AM_INTERNAL long _am_purge_delay(size_t pool);
 AM_INTERNAL void _am_purge_released(size_t pool, size_t bytes, int64_t now, int64_t freed_at);
 AM_INTERNAL void _am_purge_fresh(size_t pool, size_t bytes);
+AM_INTERNAL int64_t _am_purge_loop_keep(int64_t *last, int64_t now);
 /* Runs a purge pass when one is due; cheap when none is. */
 am_inline void am_purge_maybe(void) {
   if (am_likely(atomic_load_explicit(&am_g.dirty_segments, memory_order_relaxed) == 0 &&

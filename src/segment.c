@@ -359,7 +359,8 @@ AM_INTERNAL void _am_segment_unmap_expired(am_heap_t *heap) {
     am_segment_t *seg = heap->segments[kind];
     while (seg != NULL && heap->empty_segments > 0) {
       am_segment_t *next = seg->next;
-      if (seg->empty_kept && seg->empty_at + delay <= now && heap->segment_count[kind] > 1)
+      if (seg->empty_kept && seg->empty_at + delay <= now && seg->keep_until <= now &&
+          heap->segment_count[kind] > 1)
         am_segment_drop(heap, seg);
       seg = next;
     }
@@ -526,11 +527,18 @@ static am_segment_t *am_segment_borrow(am_heap_t *heap, am_segment_kind_t kind) 
  * unmapped at once when the delay is 0 (or for hugetlb segments). Time: one pass over the slot
  * descriptors. */
 AM_INTERNAL void _am_segment_heap_clear(am_heap_t *heap, am_heap_t *to) {
+  int64_t now = _am_clock_ms();
+  int64_t keep = _am_purge_loop_keep(&heap->home->heap_freed_at, now);
   for (size_t kind = 0; kind < 2; kind++) {
     am_segment_t *seg = heap->segments[kind];
     while (seg != NULL) {
       am_segment_t *next = seg->next;
       uint64_t used = ~seg->free_mask & am_segment_all_slots(seg);
+      if (keep != 0) {
+        am_seg_lock(seg);
+        if (keep > seg->keep_until) seg->keep_until = keep;
+        am_seg_unlock(seg);
+      }
       while (used != 0) {
         size_t i = (size_t)__builtin_ctzll(used);
         used &= used - 1;
@@ -539,7 +547,7 @@ AM_INTERNAL void _am_segment_heap_clear(am_heap_t *heap, am_heap_t *to) {
       if (to == NULL) {
         if (!seg->empty_kept) heap->empty_segments++;
         seg->empty_kept = 1;
-        seg->empty_at = _am_clock_ms();
+        seg->empty_at = now;
       } else if (_am_purge_delay(seg->kind) == 0 || seg->hugetlb) {
         am_segment_drop(heap, seg);
       } else {
@@ -869,7 +877,8 @@ AM_INTERNAL size_t _am_purge(bool force) {
   for (am_segment_t *seg = am_g.segments; seg != NULL; seg = seg->gnext) {
     if (atomic_load_explicit(&seg->lock, memory_order_relaxed) != 0 && !force) continue;
     am_seg_lock(seg);
-    if (am_segment_has_dirty(seg) && (force || seg->dirty_at + delays[seg->kind] <= now)) {
+    if (am_segment_has_dirty(seg) &&
+        (force || (seg->dirty_at + delays[seg->kind] <= now && seg->keep_until <= now))) {
       /* (the profiler's heap gives back the slabs of its samples: nothing the program will
        * want again, so not what the purge policy learns from, as its fresh slabs are not) */
       if (prof_heap != NULL && atomic_load_explicit(&seg->heap, memory_order_relaxed) == prof_heap) {

@@ -283,6 +283,11 @@ typedef struct am_segment_s {
                                          next pass finds them so again, the owner idle) */
   uint64_t remote_full_activity;      /* lock: the owner's slow_paths at that sighting */
   int64_t empty_at;                   /* owner: when it became empty (ms) */
+  int64_t keep_until;                 /* lock (written by the owner, read by purgers): a
+                                         first-class heap destroyed or reset in a loop freed
+                                         its slots; neither they nor the empty segment go back
+                                         to the OS before this time (ms; 0: no such hold). See
+                                         purge.c _am_purge_loop_keep */
   struct am_segment_s *gnext;         /* in am_g.segments (all SMALL/MEDIUM segments) */
   struct am_segment_s *gprev;
   size_t map_size;                    /* bytes mapped from the segment's base */
@@ -416,6 +421,8 @@ typedef struct am_heap_s {
   size_t stat_slabs;                  /* owner (relaxed): slabs held now (user heaps exact;
                                          thread heaps approximate: adopted slabs uncounted) */
   size_t stat_resets;                 /* owner: am_heap_reset calls */
+  int64_t heap_freed_at;              /* THREAD, owner: when the thread last destroyed or reset
+                                         one of its first-class heaps (ms; 0: never) */
   /* shared, in a line of its own (other threads write it): 1 when a remote free may have made a
    * stack of one of this heap's segments non-empty. The freeing thread reads seg->heap before
    * its push and stores 1 here after it (release; the heap struct is never unmapped: a stale

@@ -12,6 +12,14 @@
  *                     the base and every refill faults its pages in again.
  *   adaptive relax    after a regret (the maximum set to 200 ms), memory freed and not wanted
  *                     again within the window: the next timed purge halves the delay.
+ *   adaptive heaploop a request loop: a first-class heap per round, 10 MiB of 48-byte blocks
+ *                     taken over at least 80 ms (longer than the base delay: the last segment
+ *                     is reached after it), then destroyed. From the third round on, a round
+ *                     faults in under a tenth of the pages the first did (the destroyed
+ *                     heap's memory is kept for the next one), and after the last round the
+ *                     memory is back with the OS within 3 s of light traffic.
+ *   adaptive heaponce one such heap, destroyed once (no loop): its memory is back with the OS
+ *                     within 0.5 s of light traffic.
  *   adaptive large    a freed 8 MiB block cached, then a 12 MiB malloc: the cached mapping
  *                     grows (in place or moved by mremap) and keeps its resident pages: the
  *                     new block faults in about 4 MiB, not 12.
@@ -157,6 +165,66 @@ static void test_relax(void) {
   am_free(blocks);
 }
 
+/* One request: a heap, 10 MiB of 48-byte blocks in 40 steps 2 ms apart, destroyed. Returns
+ * its page faults. */
+static long heap_round(void) {
+  long f0 = minflt();
+  am_heap_t *h = am_heap_new();
+  CHECK(h != NULL);
+  size_t per = 10 * MiB / 104 / 40;
+  for (int s = 0; s < 40; s++) {
+    for (size_t i = 0; i < per; i++) {
+      void *p = am_heap_malloc(h, 48);
+      memset(p, s + 1, 48);
+      size_t n = 16 + i % 65;
+      p = am_heap_malloc(h, n);
+      memset(p, s + 1, n);
+    }
+    sleep_ms(2);
+  }
+  am_heap_destroy(h);
+  return minflt() - f0;
+}
+
+/* RSS back within `limit_s` of light traffic; returns the seconds it took (or more). */
+static double rss_back(size_t rss0, double limit_s) {
+  double waited = 0;
+  while (waited < limit_s) {
+    light_traffic(20);
+    waited += 0.02;
+    if (vm_rss_kib() <= rss0 + 2048) break;
+  }
+  return waited;
+}
+
+static void test_heaploop(void) {
+  CHECK_EQ(am_option_get(AM_OPTION_PURGE_DELAY_MS), 25);
+  size_t rss0 = vm_rss_kib();
+  long f[8];
+  for (int r = 0; r < 8; r++) f[r] = heap_round();
+  am_stats_t st = stats();
+  printf("heaploop: faults per round %ld %ld %ld %ld %ld %ld %ld %ld (10 MiB is %zu pages); delay %zu ms, "
+         "regrets %zu\n", f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], 10 * MiB / 4096,
+         st.purge_delay_ms, st.purge_regrets);
+  CHECK_GE(f[0], (long)(10 * MiB / 4096) / 2);
+  for (int r = 2; r < 8; r++) CHECK(f[r] < f[0] / 10);
+  double after = rss_back(rss0, 3.0);
+  printf("heaploop: after the last round RSS back within %.2f s\n", after);
+  CHECK(after < 3.0);
+}
+
+/* One heap, destroyed once: nothing says its memory is wanted again, it goes back on the base
+ * delay's passes. */
+static void test_heaponce(void) {
+  size_t rss0 = vm_rss_kib();
+  heap_round();
+  size_t peak = vm_rss_kib();
+  double once = rss_back(rss0, 3.0);
+  printf("heaponce: RSS %zu -> %zu KiB within %.2f s (before %zu KiB)\n", peak, vm_rss_kib(), once, rss0);
+  CHECK(peak > rss0 + 8 * 1024);
+  CHECK(once < 0.5);
+}
+
 static void test_large(void) {
   size_t a = 8 * MiB, b = 12 * MiB;
   char *p = am_malloc(a);
@@ -181,8 +249,10 @@ int main(int argc, char **argv) {
   else if (!strcmp(what, "fixed")) test_cycles(false);
   else if (!strcmp(what, "relax")) test_relax();
   else if (!strcmp(what, "large")) test_large();
+  else if (!strcmp(what, "heaploop")) test_heaploop();
+  else if (!strcmp(what, "heaponce")) test_heaponce();
   else {
-    fprintf(stderr, "usage: %s regret|fixed|relax|large\n", argv[0]);
+    fprintf(stderr, "usage: %s regret|fixed|relax|large|heaploop|heaponce\n", argv[0]);
     return 2;
   }
   return test_summary();
