@@ -140,8 +140,9 @@ int am_prof_reset(void);
 
 /* Statistics (AMALLOC_SHOW_STATS=1 prints the same at exit). Figures of other threads are read
  * without stopping them, so a snapshot taken while they run is approximate. */
-#define AM_STATS_VERSION 7           /* 7: live_bytes; 6: purge_delay_ms, purge_regrets, purge_relaxes; 5: dirty_segments; 4: segments_converted; 3: 96 classes */
-#define AM_STATS_CLASSES 96
+#define AM_STATS_VERSION 8           /* 8: 99 classes (the dense 24, 40, 56 of first-class heaps); 7: live_bytes; 6: purge_delay_ms, purge_regrets, purge_relaxes; 5: dirty_segments; 4: segments_converted; 3: 96 classes */
+#define AM_STATS_CLASSES 99           /* 0..95: 16 bytes .. 256 KiB in size order; 96..98: 24,
+                                        40, 56 bytes (first-class heaps' requests only) */
 typedef struct am_class_stats_s {
   size_t block_size;    /* bytes per block */
   size_t mallocs;       /* blocks handed out, ever */
@@ -218,7 +219,13 @@ am_heap_t *am_heap_new(void);
  * thread's default heap). am_heap_realloc returns a block of `heap`: a block of another heap
  * moves (copied) into it; a block of `heap` keeps realloc's rules (in place when it fits).
  * am_heap_aligned_alloc takes any power of two (EINVAL otherwise); am_heap_usable_size is
- * malloc_usable_size (the heap is only checked). */
+ * malloc_usable_size (the heap is only checked).
+ * Alignment: am_heap_malloc, am_heap_calloc and am_heap_realloc on a first-class heap serve
+ * requests of 17-24, 33-40 and 49-56 bytes from blocks of 24, 40 and 56 bytes, which are only
+ * 8-byte aligned (as mimalloc's are); every other block is 16-byte aligned, like malloc's.
+ * An object that needs 16 bytes (long double, __int128, SSE types) in such a block: use
+ * am_heap_aligned_alloc(heap, 16, size), or round the size up to a multiple of 16. Not in the
+ * secure build (every block 16-byte aligned there). */
 void *am_heap_malloc(am_heap_t *heap, size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE(2);
 void *am_heap_calloc(am_heap_t *heap, size_t count, size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE2(2, 3);
 void *am_heap_realloc(am_heap_t *heap, void *ptr, size_t size) AM_API_ATTR_ALLOC_SIZE(3);

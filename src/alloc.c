@@ -60,6 +60,19 @@ static AM_API_TEXT am_noinline void *am_heap_malloc_miss(am_heap_t *heap, size_t
   return _am_heap_malloc_generic(heap, am_size_class(size));
 }
 
+/* The same for a first-class heap's request (initialised: no check), dense classes included. */
+static AM_API_TEXT am_noinline void *am_heap_malloc_miss_dense(am_heap_t *heap, size_t size) {
+  return _am_heap_malloc_generic(heap, am_size_class_dense(size));
+}
+
+/* A block of class `cls` from `heap` (initialised). */
+am_inline void *am_heap_malloc_class(am_heap_t *heap, size_t cls) {
+  am_slab_t *slab = heap->current[cls];
+  am_block_t *b = slab->free;
+  if (am_likely(b != NULL)) return am_slab_pop(heap, slab, b, cls);
+  return _am_heap_malloc_generic(heap, cls);
+}
+
 /* A block for a request of `size` <= AM_MEDIUM_MAX bytes from `heap` (size already
  * am_request's). */
 am_inline void *am_heap_malloc_small(am_heap_t *heap, size_t size) {
@@ -110,9 +123,8 @@ static AM_API_TEXT am_noinline void *am_malloc_above_table(size_t req, size_t ze
 #define AM_LEFT_FROM_CURRENT (offsetof(am_heap_t, sample_left) - offsetof(am_heap_t, current))
 _Static_assert(sizeof(((am_heap_t *)0)->current[0]) == sizeof(((am_heap_t *)0)->sample_left[0]),
                "a class's countdown lies AM_LEFT_FROM_CURRENT bytes after its current[] entry");
-am_inline void *am_heap_malloc_direct(am_heap_t *heap, size_t size, bool sampled) {
-  size_t i = (size + 15) >> 4;
-  am_slab_t **current = heap->direct[i];
+am_inline void *am_heap_malloc_current(am_heap_t *heap, am_slab_t **current, size_t size, bool sampled,
+                                       bool dense) {
   am_slab_t *slab = *current;
   am_block_t *b = slab->free;
   if (am_likely(b != NULL)) {
@@ -126,7 +138,12 @@ am_inline void *am_heap_malloc_direct(am_heap_t *heap, size_t size, bool sampled
     else if (am_unlikely(--*left < 0)) return _am_prof_malloc_taken(heap, current, p);
     return p;
   }
-  return am_heap_malloc_miss(heap, i * 16);     /* (the same class as size) */
+  return dense ? am_heap_malloc_miss_dense(heap, size) : am_heap_malloc_miss(heap, size);
+}
+
+am_inline void *am_heap_malloc_direct(am_heap_t *heap, size_t size, bool sampled) {
+  size_t i = (size + 15) >> 4;
+  return am_heap_malloc_current(heap, heap->direct[i], i * 16, sampled, false);   /* (the same class as size) */
 }
 
 AM_EXPORT void *am_malloc(size_t size) {

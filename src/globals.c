@@ -33,5 +33,6 @@ am_slab_t am_slab_empty;
 
 am_heap_t am_heap_empty = {
   .direct = { [0 ... AM_DIRECT_COUNT - 1] = &am_heap_empty.current[0] },   /* (all empty) */
+  .dense = { [0 ... AM_DENSE_COUNT - 1] = &am_heap_empty.current[0] },
   .current = { [0 ... AM_CLASS_COUNT - 1] = &am_slab_empty },
 };

@@ -144,14 +144,16 @@ static am_segment_t *am_heap_large_take(am_heap_t *heap) {
 
 /* ---- allocation -------------------------------------------------------------------------- */
 
-/* A block of at least `size` bytes aligned to `align` (a power of two; <= 16: malloc's) from
- * `heap`; `zero`: cleared. */
+/* A block of at least `size` bytes aligned to `align` (a power of two; <= 16: malloc's; 0: a
+ * first-class heap's dense classes may serve it) from `heap`; `zero`: cleared. */
 static AM_API_TEXT am_noinline void *am_heap_alloc(am_heap_t *heap, size_t size, size_t align, bool zero) {
   if (align > 8 && size < 16) size = 16;
   size_t req = am_request(size);
   void *p = NULL;
   if (req <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD) && align <= AM_CLASS_ALIGN_MAX) {
-    if (align <= 16) {
+    if (align == 0 && heap->kind == AM_HEAP_USER) {
+      p = am_heap_malloc_class(heap, am_size_class_dense(req));
+    } else if (align <= 16) {
       p = am_heap_malloc_small(heap, req);
     } else {
       for (size_t cls = am_size_class(req < align ? align : req); cls < AM_CLASS_COUNT; cls++) {
@@ -195,7 +197,7 @@ static AM_API_TEXT am_noinline void *am_heap_malloc_checked(am_heap_t *heap, siz
 AM_EXPORT void *am_heap_malloc(am_heap_t *heap, size_t size) {
   if (!AM_VALGRIND && am_likely(heap == am_tls_user)) {
     size_t req = am_request(size);
-    if (am_likely(req <= AM_TABLE_MAX)) return am_heap_malloc_direct(heap, req, false);
+    if (am_likely(req <= AM_TABLE_MAX)) return am_heap_malloc_current(heap, heap->dense[(req + 7) >> 3], req, false, true);
   }
   return am_heap_malloc_checked(heap, size);
 }

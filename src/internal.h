@@ -86,6 +86,7 @@ AM_INTERNAL void _am_options_init(void);
 AM_INTERNAL void _am_sizeclass_init(void);
 static uint8_t am_class_of_small[AM_TABLE_MAX / 8 + 1];
 static uint32_t am_class_size[AM_CLASS_COUNT];
+static uint8_t am_class_of_dense[AM_DENSE_MAX / 8 + 1];
 
 /* The class of a request of `size` bytes (size <= AM_MEDIUM_MAX). */
 am_inline size_t am_size_class(size_t size) {
@@ -93,6 +94,12 @@ am_inline size_t am_size_class(size_t size) {
   size_t s = size - 1;
   size_t e = 63 - (size_t)__builtin_clzl(s);        /* 2^e <= s < 2^(e+1), e >= 10 */
   return 8 + (e - 7) * 8 + ((s >> (e - 3)) & 7);
+}
+
+/* The class of a first-class heap's request of `size` bytes (size <= AM_MEDIUM_MAX): the dense
+ * classes too (8-byte steps up to AM_DENSE_MAX). */
+am_inline size_t am_size_class_dense(size_t size) {
+  return size <= AM_DENSE_MAX ? am_class_of_dense[(size + 7) >> 3] : am_size_class(size);
 }
 
 /* ---- segment.c --------------------------------------------------------------------------- */
@@ -271,9 +278,11 @@ am_inline void am_tls_seg_forget(const am_segment_t *seg) {
   if (am_tls_seg == seg) am_tls_seg = AM_SEG_NONE;
 }
 /* Points each direct[] entry of a new heap at its class's current[] entry (a request of up to
- * i * 16 bytes has the class of i * 16 bytes: every class size is a multiple of 16). */
+ * i * 16 bytes has the class of i * 16 bytes: every class size is a multiple of 16), and each
+ * dense[] entry at the class of i * 8 bytes (the dense classes are multiples of 8). */
 am_inline void am_heap_init_direct(am_heap_t *heap) {
   for (size_t i = 0; i < AM_DIRECT_COUNT; i++) heap->direct[i] = &heap->current[am_class_of_small[i * 2]];
+  for (size_t i = 0; i < AM_DENSE_COUNT; i++) heap->dense[i] = &heap->current[am_size_class_dense(i * 8)];
 }
 AM_INTERNAL am_heap_t *_am_heap_init_thread(void);
 AM_INTERNAL am_heap_t *_am_heap_create(uint8_t kind);

@@ -21,6 +21,7 @@
 #include "internal.h"
 
 static size_t am_class_size_compute(size_t cls) {
+  if (cls >= AM_DENSE_FIRST) return 24 + (cls - AM_DENSE_FIRST) * 16;   /* 24, 40, 56 */
   if (cls <= 7) return (cls + 1) * 16;
   size_t k = (cls - 8) & 7;                /* 0..7: 9/8 .. 16/8 of the power of two */
   size_t e = 7 + (cls - 8) / 8;
@@ -34,6 +35,14 @@ AM_INTERNAL void _am_sizeclass_init(void) {
     size_t size = i * 8;
     while (am_class_size[c] < size) c++;
     am_class_of_small[i] = (uint8_t)c;
+  }
+  /* the smallest class of either kind that fits; the secure build has no dense classes (its
+   * quarantine's fill is written 16 bytes at a time, aligned: secure.c am_sec_fill) */
+  for (size_t i = 0; i <= AM_DENSE_MAX / 8; i++) {
+    size_t best = am_class_of_small[i];
+    for (size_t d = AM_DENSE_FIRST; d < (AM_SECURE ? AM_DENSE_FIRST : AM_CLASS_COUNT); d++)
+      if (am_class_size[d] >= i * 8 && am_class_size[d] < am_class_size[best]) best = d;
+    am_class_of_dense[i] = (uint8_t)best;
   }
 #if AM_DEBUG >= 1
   for (size_t size = 1; size <= AM_MEDIUM_MAX; size++) {

@@ -148,7 +148,14 @@ _Static_assert(((size_t)1 << AM_SMALL_SLAB_SHIFT_MAX) / 16 <= UINT16_MAX,
 _Static_assert(((size_t)1 << AM_MEDIUM_SLAB_SHIFT) / (AM_SMALL_MAX + 16) < AM_MEDIUM_BLOCKS_MAX,
                "a medium slab's blocks fit am_segment_t.prof_bits");
 #define AM_MEDIUM_MAX ((size_t)256 * 1024)
-#define AM_CLASS_COUNT 96
+#define AM_CLASS_COUNT 99
+/* Classes 96..98 (24, 40, 56 bytes) are the dense classes: only first-class heaps' requests of
+ * up to AM_DENSE_MAX bytes use them (am_heap_malloc, am_heap_calloc, am_heap_realloc), with
+ * 8-byte steps there; malloc never does (its blocks stay 16-byte aligned). sizeclass.c. */
+#define AM_DENSE_FIRST 96
+#define AM_DENSE_MAX 64
+/* am_heap_malloc's fast path indexes a first-class heap by (size + 7) / 8 up to AM_TABLE_MAX */
+#define AM_DENSE_COUNT (AM_TABLE_MAX / 8 + 1)
 /* Requests up to this size find their class with one table lookup. */
 #define AM_TABLE_MAX ((size_t)1024)
 
@@ -362,6 +369,9 @@ typedef struct am_heap_s {
                                          internal.h am_heap_init_direct): malloc's fast path
                                          finds its class's slab, and its counter at a fixed
                                          distance, without a class table */
+  am_slab_t **dense[AM_DENSE_COUNT];  /* &current[class of i * 8, dense classes included] for
+                                         each i (set once with direct[]): am_heap_malloc's
+                                         fast path on a first-class heap */
   am_slab_t *current[AM_CLASS_COUNT]; /* head of each class queue, or &am_slab_empty */
   am_slab_t *full;                    /* slabs that had no free block when last looked at */
   am_slab_t *queue_tail[AM_CLASS_COUNT]; /* last slab of each class queue (NULL when empty) */

@@ -98,6 +98,49 @@ static void test_api(void) {
       am_free(p);
     }
   }
+  /* the dense classes: a first-class heap serves 17-24, 33-40 and 49-56 bytes from 24, 40 and
+   * 56-byte blocks, 8-byte aligned, and every other size as malloc does (16-byte aligned);
+   * malloc with the heap as default keeps malloc's classes */
+  size_t dense_bad = 0;
+  for (size_t n = 1; n <= 1100; n++) {
+    void *p = am_heap_malloc(h, n), *c = am_heap_calloc(h, n, 1), *m = am_malloc(n);
+    bool dense = (n > 16 && n <= 24) || (n > 32 && n <= 40) || (n > 48 && n <= 56);
+    size_t want = dense ? (n + 15) / 16 * 16 - 8 : am_malloc_usable_size(m);
+    size_t align = want % 16 == 0 ? 16 : 8;
+    if (am_heap_usable_size(h, p) != want || am_heap_usable_size(h, c) != want ||
+        ((uintptr_t)p & (align - 1)) != 0 || ((uintptr_t)c & (align - 1)) != 0) {
+      if (dense_bad++ < 5)
+        test_note("dense: size %zu: usable %zu / %zu, want %zu", n, am_heap_usable_size(h, p),
+                  am_heap_usable_size(h, c), want);
+    }
+    am_free(p);
+    am_free(c);
+    am_free(m);
+  }
+  CHECK_EQ(dense_bad, 0);
+  {
+    char *p = am_heap_malloc(h, 40);
+    CHECK_EQ(am_heap_usable_size(h, p), 40);
+    memset(p, 'd', 40);
+    char *q = am_heap_realloc(h, p, 24);   /* shrinks in place (at least half the block) */
+    CHECK(q == p);
+    q = am_realloc(p, 56);                 /* moves: to the default heap, malloc's class */
+    CHECK(q != NULL && am_malloc_usable_size(q) == 64);
+    CHECK(q && q[0] == 'd' && q[23] == 'd');
+    p = am_heap_realloc(h, q, 56);         /* into the heap: the dense 56 */
+    CHECK(p != NULL && am_heap_usable_size(h, p) == 56 && p[23] == 'd');
+    am_free_sized(p, 50);                  /* a size it can have been asked for */
+    am_heap_t *prev = am_heap_set_default(h);
+    void *m = am_malloc(40);
+    CHECK_EQ(am_malloc_usable_size(m), 48);
+    CHECK_ALIGNED(m, 16);
+    am_free(m);
+    am_heap_set_default(prev);
+    /* an object that needs 16 bytes asks for them */
+    void *a = am_heap_aligned_alloc(h, 16, 40);
+    CHECK_ALIGNED(a, 16);
+    am_free(a);
+  }
   errno = 0;
   CHECK(am_heap_aligned_alloc(h, 24, 10) == NULL);
   CHECK_ERRNO(EINVAL);

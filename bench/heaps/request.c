@@ -12,12 +12,20 @@
  *                     arena from arenas.create, mallocx(MALLOCX_ARENA | MALLOCX_TCACHE_NONE),
  *                     arena.<i>.reset per request)
  *   (none)            glibc: `free` (malloc/free)
+ *   -DALLOC_PAIR      amalloc and mimalloc in one process (libamalloc-api.a and libmimalloc),
+ *                     mode `heap` only: each request is served twice, by an amalloc heap and
+ *                     a mimalloc heap, the same keys, in alternating order (amalloc first in
+ *                     even requests). The machine's swings (10-35% between runs, larger than
+ *                     the gap measured) then hit both sides of a pair alike.
  *
  * usage: request-ALLOC MODE N REQUESTS
  * prints one line: alloc mode n requests build_us teardown_us loop_us checksum, where the
  * times are medians per request (build: allocate and fill the tree and look every key up;
  * teardown: the per-object walk of frees, or the heap's destroy/reset) and loop_us the mean
- * of the whole loop per request.
+ * of the whole loop per request. request-pair prints: pair heap n requests amalloc_us
+ * mimalloc_us ratio q1 q3 checksum: the medians of each side's request time (build and
+ * teardown) and of the pairs' ratios mimalloc / amalloc (above 1: amalloc faster), with their
+ * quartiles.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -26,7 +34,22 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(ALLOC_AMALLOC)
+#if defined(ALLOC_PAIR)
+#include <amalloc.h>
+#include <mimalloc.h>
+#define ALLOC_NAME "pair"
+typedef void *heap_t;
+static int pair_side;                   /* 0: amalloc, 1: mimalloc */
+static heap_t heap_begin(void) { return pair_side ? (void *)mi_heap_new() : (void *)am_heap_new(); }
+static void *heap_alloc(heap_t h, size_t n) { return pair_side ? mi_heap_malloc(h, n) : am_heap_malloc(h, n); }
+static void heap_end(heap_t h) {
+  if (pair_side) mi_heap_destroy(h);
+  else am_heap_destroy(h);
+}
+static void *plain_alloc(size_t n) { return am_malloc(n); }
+static void plain_free(void *p) { am_free(p); }
+#define HAVE_HEAP 1
+#elif defined(ALLOC_AMALLOC)
 #include <amalloc.h>
 #define ALLOC_NAME "amalloc"
 typedef am_heap_t *heap_t;
@@ -149,6 +172,31 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* One request (r: its number): build the tree, look every key up, drop it. Adds to *sum; sets
+ * the build and teardown times. */
+static void one_request(size_t n, size_t r, node_t **stack, uint64_t *sum, double *build, double *tear) {
+  double t0 = now_us();
+  if (use_heap) cur = heap_begin();
+  node_t *root = NULL, *made = NULL;
+  for (size_t i = 0; i < n; i++) root = insert(root, rng() % (n * 16), &made);
+  /* look every key up once (the request's work on its objects) */
+  rng_state ^= r;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t key = rng() % (n * 16);
+    for (node_t *p = root; p != NULL; p = key < p->key ? p->left : p->right)
+      if (p->key == key) {
+        *sum += (uint8_t)p->payload[p->len - 1];
+        break;
+      }
+  }
+  double t1 = now_us();
+  if (use_heap) heap_end(cur);
+  else free_tree(root, stack);
+  double t2 = now_us();
+  *build = t1 - t0;
+  *tear = t2 - t1;
+}
+
 int main(int argc, char **argv) {
   if (argc < 4) {
     fprintf(stderr, "usage: %s free|heap N REQUESTS\n", argv[0]);
@@ -163,33 +211,44 @@ int main(int argc, char **argv) {
   double *build = calloc(requests, sizeof(double)), *tear = calloc(requests, sizeof(double));
   node_t **stack = calloc(n + 1, sizeof(node_t *));
   uint64_t sum = 0;
-  double loop0 = now_us();
-  for (size_t r = 0; r < requests; r++) {
-    double t0 = now_us();
-    if (use_heap) cur = heap_begin();
-    node_t *root = NULL, *made = NULL;
-    for (size_t i = 0; i < n; i++) root = insert(root, rng() % (n * 16), &made);
-    /* look every key up once (the request's work on its objects) */
-    rng_state ^= r;
-    for (size_t i = 0; i < n; i++) {
-      uint64_t key = rng() % (n * 16);
-      for (node_t *p = root; p != NULL; p = key < p->key ? p->left : p->right)
-        if (p->key == key) {
-          sum += (uint8_t)p->payload[p->len - 1];
-          break;
-        }
-    }
-    double t1 = now_us();
-    if (use_heap) heap_end(cur);
-    else free_tree(root, stack);
-    double t2 = now_us();
-    build[r] = t1 - t0;
-    tear[r] = t2 - t1;
+#if defined(ALLOC_PAIR)
+  if (!use_heap) {
+    fprintf(stderr, "%s: heap mode only\n", argv[0]);
+    return 2;
   }
+  double *side[2] = {build, tear}, *ratio = calloc(requests, sizeof(double));
+  for (size_t r = 0; r < requests; r++) {
+    uint64_t state = rng_state, sums[2] = {0, 0}, next = 0;
+    for (int k = 0; k < 2; k++) {
+      pair_side = (int)(r & 1) ^ k;
+      rng_state = state;                /* the same keys for both */
+      double b, t;
+      one_request(n, r, stack, &sums[pair_side], &b, &t);
+      side[pair_side][r] = b + t;
+      next = rng_state;
+    }
+    rng_state = next;
+    if (sums[0] != sums[1]) {
+      fprintf(stderr, "%s: request %zu: checksums differ\n", argv[0], r);
+      return 1;
+    }
+    sum += sums[0];
+    ratio[r] = side[1][r] / side[0][r];
+  }
+  qsort(build, requests, sizeof(double), cmp_double);
+  qsort(tear, requests, sizeof(double), cmp_double);
+  qsort(ratio, requests, sizeof(double), cmp_double);
+  printf("%s\t%s\t%zu\t%zu\t%.1f\t%.1f\t%.3f\t%.3f\t%.3f\t%llu\n", ALLOC_NAME, argv[1], n, requests,
+         build[requests / 2], tear[requests / 2], ratio[requests / 2], ratio[requests / 4],
+         ratio[requests * 3 / 4], (unsigned long long)sum);
+#else
+  double loop0 = now_us();
+  for (size_t r = 0; r < requests; r++) one_request(n, r, stack, &sum, &build[r], &tear[r]);
   double loop = (now_us() - loop0) / (double)requests;
   qsort(build, requests, sizeof(double), cmp_double);
   qsort(tear, requests, sizeof(double), cmp_double);
   printf("%s\t%s\t%zu\t%zu\t%.1f\t%.1f\t%.1f\t%llu\n", ALLOC_NAME, argv[1], n, requests, build[requests / 2],
          tear[requests / 2], loop, (unsigned long long)sum);
+#endif
   return 0;
 }
