@@ -12,10 +12,10 @@
  *                     arena from arenas.create, mallocx(MALLOCX_ARENA | MALLOCX_TCACHE_NONE),
  *                     arena.<i>.reset per request)
  *   (none)            glibc: `free` (malloc/free)
- *   -DALLOC_PAIR      amalloc and mimalloc in one process (libamalloc-api.a and libmimalloc),
- *                     mode `heap` only: each request is served twice, by an amalloc heap and
- *                     a mimalloc heap, the same keys, in alternating order (amalloc first in
- *                     even requests). The machine's swings (10-35% between runs, larger than
+ *   -DALLOC_PAIR      amalloc and mimalloc in one process (libamalloc-api.a and libmimalloc):
+ *                     each request is served twice, by an amalloc heap and a mimalloc heap
+ *                     (`heap`), or by am_malloc/am_free and mi_malloc/mi_free (`free`), the
+ *                     same keys, in alternating order (amalloc first in even requests). The machine's swings (10-35% between runs, larger than
  *                     the gap measured) then hit both sides of a pair alike.
  *
  * usage: request-ALLOC MODE N REQUESTS
@@ -46,8 +46,11 @@ static void heap_end(heap_t h) {
   if (pair_side) mi_heap_destroy(h);
   else am_heap_destroy(h);
 }
-static void *plain_alloc(size_t n) { return am_malloc(n); }
-static void plain_free(void *p) { am_free(p); }
+static void *plain_alloc(size_t n) { return pair_side ? mi_malloc(n) : am_malloc(n); }
+static void plain_free(void *p) {
+  if (pair_side) mi_free(p);
+  else am_free(p);
+}
 #define HAVE_HEAP 1
 #elif defined(ALLOC_AMALLOC)
 #include <amalloc.h>
@@ -212,10 +215,6 @@ int main(int argc, char **argv) {
   node_t **stack = calloc(n + 1, sizeof(node_t *));
   uint64_t sum = 0;
 #if defined(ALLOC_PAIR)
-  if (!use_heap) {
-    fprintf(stderr, "%s: heap mode only\n", argv[0]);
-    return 2;
-  }
   double *side[2] = {build, tear}, *ratio = calloc(requests, sizeof(double));
   for (size_t r = 0; r < requests; r++) {
     uint64_t state = rng_state, sums[2] = {0, 0}, next = 0;

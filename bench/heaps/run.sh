@@ -16,7 +16,8 @@
 # With mimalloc, request-pair serves every request twice in one process, by an amalloc heap and
 # by a mimalloc heap in alternating order (bench/heaps/request.c ALLOC_PAIR): the median over
 # the runs of its per-pair ratio mimalloc / amalloc is the steadier figure on a machine whose
-# speed swings between runs.
+# speed swings between runs. Its `free` mode pairs am_malloc/am_free with mi_malloc/mi_free the
+# same way (the per-object baseline).
 # Columns: amalloc-free, amalloc-heap, mimalloc-heap, mimalloc-free, jemalloc-arena,
 # jemalloc-free, glibc-free. Results also go to BUILD/bench-heaps/results.tsv.
 set -euo pipefail
@@ -57,7 +58,7 @@ if [ -f /usr/include/mimalloc.h ]; then
   cc "${cflags[@]}" -DALLOC_MIMALLOC bench/heaps/request.c -lmimalloc -o "$out/request-mimalloc"
   cols+=(mimalloc:heap mimalloc:free)
   cc "${cflags[@]}" -DALLOC_PAIR bench/heaps/request.c "$build/libamalloc-api.a" -lmimalloc -lpthread -o "$out/request-pair"
-  cols+=(pair:heap)
+  cols+=(pair:heap pair:free)
 else
   echo "mimalloc: libmimalloc-dev missing, skipped"
 fi
@@ -95,7 +96,7 @@ pairs = collections.defaultdict(list)
 for row in rows:
     if row[0] == "pair":
         a, m, n, reqs, am, mi, ratio, q1, q3, cs = row
-        pairs[int(n)].append((float(ratio), float(q1), float(q3), float(am), float(mi)))
+        pairs[(int(n), m)].append((float(ratio), float(q1), float(q3), float(am), float(mi)))
         row[:] = [a, m, n, reqs, am, "0", mi, cs]   # (checksum checked below)
         continue
     a, m, n, reqs, b, t, loop, cs = row
@@ -120,11 +121,12 @@ for n in sorted({k[0] for k in by}):
           f"loop mimalloc heap/amalloc heap {r(('mimalloc','heap'),('amalloc','heap'),2):.2f} (target > 1); "
           f"loop jemalloc arena/amalloc heap {r(('jemalloc','heap'),('amalloc','heap'),2):.2f}; "
           f"loop glibc/amalloc heap {r(('glibc','free'),('amalloc','heap'),2):.2f}")
-    if pairs.get(n):
-        p = pairs[n]
+    for m, what, target in (("heap", "heap", " (target > 1)"), ("free", "malloc/free per object", "")):
+        p = pairs.get((n, m))
+        if not p: continue
         med = lambda i: statistics.median(x[i] for x in p)
-        print(f"{n:>7} paired in one process: amalloc heap {med(3):.1f} us, mimalloc heap {med(4):.1f} us per "
+        print(f"{n:>7} paired in one process, {what}: amalloc {med(3):.1f} us, mimalloc {med(4):.1f} us per "
               f"request; mimalloc/amalloc per pair {med(0):.3f} (quartiles {med(1):.3f}-{med(2):.3f}; runs "
-              f"{min(x[0] for x in p):.3f}-{max(x[0] for x in p):.3f}) (target > 1)")
+              f"{min(x[0] for x in p):.3f}-{max(x[0] for x in p):.3f}){target}")
 sys.exit(1 if bad else 0)
 PY
