@@ -190,7 +190,8 @@ typedef struct am_stats_s {
                                  blocks' usable sizes (what a heap profile estimates) */
   am_class_stats_t classes[AM_STATS_CLASSES];
 } am_stats_t;
-/* Fills *out (out->size must be set to sizeof(am_stats_t)). Returns 0, or EINVAL. */
+/* Fills *out (out->size must be set to sizeof(am_stats_t); the smaller struct of version 7,
+ * with 96 classes, is also taken, and filled as far as it goes). Returns 0, or EINVAL. */
 int am_stats_get(am_stats_t *out);
 /* Prints the statistics report to stderr. */
 void am_stats_print(void);

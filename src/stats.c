@@ -106,11 +106,17 @@ static size_t am_resident_bytes(void) {
   return pages * am_g.page_size;
 }
 
-AM_EXPORT int am_stats_get(am_stats_t *out) {
-  if (out == NULL || out->size < sizeof(am_stats_t)) return EINVAL;
+/* The struct of AM_STATS_VERSION 7 (96 classes, the dense ones came after it, at the end): a
+ * program built against that header passes its size and gets the fields it knows. */
+#define AM_STATS_SIZE_V7 (offsetof(am_stats_t, classes) + 96 * sizeof(am_class_stats_t))
+
+AM_EXPORT int am_stats_get(am_stats_t *user) {
+  if (user == NULL || user->size < AM_STATS_SIZE_V7) return EINVAL;
+  size_t size = user->size < sizeof(am_stats_t) ? user->size : sizeof(am_stats_t);
   if (atomic_load_explicit(&am_g.init_state, memory_order_acquire) != 2) _am_process_init();
+  am_stats_t st, *out = &st;
   memset(out, 0, sizeof(*out));
-  out->size = sizeof(am_stats_t);
+  out->size = size;
   out->version = AM_STATS_VERSION;
   out->segments = am_load(&am_g.stat_segments);
   out->segment_bytes = am_load(&am_g.stat_segment_bytes);
@@ -171,6 +177,7 @@ AM_EXPORT int am_stats_get(am_stats_t *out) {
     k->frees = k->mallocs > k->live ? k->mallocs - k->live : 0;
     out->live_bytes += k->live * k->block_size;
   }
+  memcpy(user, out, size);
   return 0;
 }
 

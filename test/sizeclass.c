@@ -73,6 +73,16 @@ int main(void) {
     if (c < classes && !CHECK_EQ(seen[c], want)) fprintf(stderr, "  usable size of class %zu\n", c);
   }
   CHECK_EQ(st.classes[95].block_size, max_class);
+  /* a program built against version 7's header (96 classes) still gets its statistics */
+  am_stats_t old;
+  memset(&old, 0x5A, sizeof old);
+  old.size = offsetof(am_stats_t, classes) + 96 * sizeof(am_class_stats_t);
+  CHECK_EQ(am_stats_get(&old), 0);
+  CHECK_EQ(old.size, offsetof(am_stats_t, classes) + 96 * sizeof(am_class_stats_t));
+  CHECK_EQ(old.classes[95].block_size, max_class);
+  CHECK_EQ(old.classes[96].block_size, 0x5A5A5A5A5A5A5A5Aull);   /* (beyond it: untouched) */
+  old.size -= 1;
+  CHECK_EQ(am_stats_get(&old), EINVAL);
   long page = sysconf(_SC_PAGESIZE);
   for (size_t size = max_class + 1; size < max_class + 3 * (size_t)page * 17; size += 4093) {
     void *p = am_malloc(size);
