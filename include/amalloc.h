@@ -225,8 +225,8 @@ am_heap_t *am_heap_new(void);
  * requests of 17-24, 33-40 and 49-56 bytes from blocks of 24, 40 and 56 bytes, which are only
  * 8-byte aligned (as mimalloc's are); every other block is 16-byte aligned, like malloc's.
  * An object that needs 16 bytes (long double, __int128, SSE types) in such a block: use
- * am_heap_aligned_alloc(heap, 16, size), or round the size up to a multiple of 16. Not in the
- * secure build (every block 16-byte aligned there). */
+ * am_heap_aligned_alloc(heap, 16, size), or round the size up to a multiple of 16. (The secure
+ * build adds its 8-byte canary to the request first: 9-16, 25-32 and 41-48 bytes there.) */
 void *am_heap_malloc(am_heap_t *heap, size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE(2);
 void *am_heap_calloc(am_heap_t *heap, size_t count, size_t size) AM_API_ATTR_MALLOC AM_API_ATTR_ALLOC_SIZE2(2, 3);
 void *am_heap_realloc(am_heap_t *heap, void *ptr, size_t size) AM_API_ATTR_ALLOC_SIZE(3);

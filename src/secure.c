@@ -121,10 +121,12 @@ am_inline bool am_sec_canary_ok(const void *p, size_t bsize) {
 
 /* ---- the quarantine's fill ------------------------------------------------------------------ */
 
-/* The fill of a quarantined block, 16 bytes at a time (blocks are 16-byte aligned; the region
- * [16, end) is a multiple of 8 bytes long, so at most one 8-byte word is left over). The
- * empty asm keeps the compiler from turning the short loops into calls of memset/memcmp. */
-typedef uint64_t am_sec_v2 __attribute__((vector_size(16), may_alias));
+/* The fill of a quarantined block, 16 bytes at a time (the region [16, end) is a multiple of 8
+ * bytes long, so at most one 8-byte word is left over). Blocks are 8-byte aligned at least (the
+ * dense classes of first-class heaps: 24, 40, 56 bytes), so the vectors are declared 8-byte
+ * aligned: unaligned 16-byte moves, as fast as aligned ones on aligned data. The empty asm
+ * keeps the compiler from turning the short loops into calls of memset/memcmp. */
+typedef uint64_t am_sec_v2 __attribute__((vector_size(16), may_alias, aligned(8)));
 typedef uint64_t am_sec_u64a __attribute__((may_alias));
 am_inline void am_sec_fill(void *p, size_t end) {
   const am_sec_v2 fill = {AM_SECURE_FILL_WORD, AM_SECURE_FILL_WORD};

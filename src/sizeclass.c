@@ -36,11 +36,10 @@ AM_INTERNAL void _am_sizeclass_init(void) {
     while (am_class_size[c] < size) c++;
     am_class_of_small[i] = (uint8_t)c;
   }
-  /* the smallest class of either kind that fits; the secure build has no dense classes (its
-   * quarantine's fill is written 16 bytes at a time, aligned: secure.c am_sec_fill) */
+  /* the smallest class of either kind that fits */
   for (size_t i = 0; i <= AM_DENSE_MAX / 8; i++) {
     size_t best = am_class_of_small[i];
-    for (size_t d = AM_DENSE_FIRST; d < (AM_SECURE ? AM_DENSE_FIRST : AM_CLASS_COUNT); d++)
+    for (size_t d = AM_DENSE_FIRST; d < AM_CLASS_COUNT; d++)
       if (am_class_size[d] >= i * 8 && am_class_size[d] < am_class_size[best]) best = d;
     am_class_of_dense[i] = (uint8_t)best;
   }

@@ -151,7 +151,8 @@ _Static_assert(((size_t)1 << AM_MEDIUM_SLAB_SHIFT) / (AM_SMALL_MAX + 16) < AM_ME
 #define AM_CLASS_COUNT 99
 /* Classes 96..98 (24, 40, 56 bytes) are the dense classes: only first-class heaps' requests of
  * up to AM_DENSE_MAX bytes use them (am_heap_malloc, am_heap_calloc, am_heap_realloc), with
- * 8-byte steps there; malloc never does (its blocks stay 16-byte aligned). sizeclass.c. */
+ * 8-byte steps there; malloc never does (its blocks stay 16-byte aligned). Every build has them
+ * (the secure build's quarantine fill takes 8-byte aligned blocks: secure.c). sizeclass.c. */
 #define AM_DENSE_FIRST 96
 #define AM_DENSE_MAX 64
 /* am_heap_malloc's fast path indexes a first-class heap by (size + 7) / 8 up to AM_TABLE_MAX */

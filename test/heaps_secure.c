@@ -1,6 +1,7 @@
 /* heaps_secure.c -- first-class heaps in the secure build (issue 16), run with
  * LD_PRELOAD=libamalloc-secure.so: a destroy checks the canary of every live block of the heap
- * and the blocks of the heap in the quarantine before it releases them; correct use is silent.
+ * and the blocks of the heap in the quarantine before it releases them; correct use is silent;
+ * both checks also in blocks of the dense classes (8-byte aligned).
  *
  * usage: heaps_secure
  */
@@ -9,6 +10,7 @@
 #endif
 #include "test.h"
 
+#include <malloc.h>
 #include <pthread.h>
 
 typedef struct am_heap_s am_heap_t;
@@ -21,20 +23,22 @@ static malloc_fn heap_malloc;
 static destroy_fn heap_destroy, heap_reset;
 static default_fn heap_default;
 
+/* arg: the request (40: a 48-byte block; 32: a block of the dense 40-byte class, 8-byte
+ * aligned in every other slot) */
 static void overflow_live(void *arg) {
-  (void)arg;
+  size_t n = (size_t)(uintptr_t)arg;
   am_heap_t *h = heap_new();
-  for (int i = 0; i < 100; i++) heap_malloc(h, 40);
-  char *p = heap_malloc(h, 40);
+  for (int i = 0; i < 101; i++) heap_malloc(h, n);
+  char *p = heap_malloc(h, n);
   fprintf(stderr, "%p\n", (void *)p);
-  p[40] = 'x';                              /* the canary (40 + 8 in a 48-byte block) */
+  p[n] = 'x';                               /* the canary (n + 8 bytes in the block) */
   heap_destroy(h);
 }
 static void write_quarantined(void *arg) {
-  (void)arg;
+  size_t n = (size_t)(uintptr_t)arg;
   am_heap_t *h = heap_new();
-  for (int i = 0; i < 10; i++) heap_malloc(h, 100);
-  char *p = heap_malloc(h, 100);
+  for (int i = 0; i < 11; i++) heap_malloc(h, n);
+  char *p = heap_malloc(h, n);
   free(p);                                  /* into this thread's quarantine */
   fprintf(stderr, "%p\n", (void *)p);
   p[20] = 'x';                              /* write after free */
@@ -45,9 +49,9 @@ static void *free_remote(void *p) {
   return NULL;
 }
 
-static void expect(const char *name, void (*fn)(void *), const char *what) {
+static void expect(const char *name, void (*fn)(void *), size_t n, const char *what) {
   char err[1024];
-  int status = test_in_child(fn, NULL, err, sizeof(err));
+  int status = test_in_child(fn, (void *)(uintptr_t)n, err, sizeof(err));
   char *nl = strchr(err, '\n');
   char want[256] = "";
   if (nl != NULL) {
@@ -94,7 +98,15 @@ int main(void) {
   void *x = malloc(50);
   free(x);
 
-  expect("overflow of a live block", overflow_live, "am_heap_destroy: heap overflow past the end of a block");
-  expect("write to a quarantined block", write_quarantined, "am_heap_reset: write to a freed block");
+  /* the secure build has the dense classes too: 32 bytes + the canary in a 40-byte block */
+  am_heap_t *hd = heap_new();
+  void *d = heap_malloc(hd, 32);
+  CHECK_EQ(malloc_usable_size(d), 32);
+  heap_destroy(hd);
+  expect("overflow of a live block", overflow_live, 40, "am_heap_destroy: heap overflow past the end of a block");
+  expect("write to a quarantined block", write_quarantined, 100, "am_heap_reset: write to a freed block");
+  /* the same in blocks of the dense 40-byte class (32 + the 8-byte canary) */
+  expect("overflow of a live dense block", overflow_live, 32, "am_heap_destroy: heap overflow past the end of a block");
+  expect("write to a quarantined dense block", write_quarantined, 32, "am_heap_reset: write to a freed block");
   return test_summary();
 }
