@@ -65,7 +65,8 @@ static AM_API_TEXT am_noinline void *am_heap_malloc_miss_dense(am_heap_t *heap, 
   return _am_heap_malloc_generic(heap, am_size_class_dense(size));
 }
 
-/* A block of class `cls` from `heap` (initialised). */
+/* A block of class `cls` from `heap` (the process initialised; the heap may be the empty one,
+ * which the slow path sets up). */
 am_inline void *am_heap_malloc_class(am_heap_t *heap, size_t cls) {
   am_slab_t *slab = heap->current[cls];
   am_block_t *b = slab->free;
@@ -73,15 +74,6 @@ am_inline void *am_heap_malloc_class(am_heap_t *heap, size_t cls) {
   return _am_heap_malloc_generic(heap, cls);
 }
 
-/* A block for a request of `size` <= AM_MEDIUM_MAX bytes from `heap` (size already
- * am_request's). */
-am_inline void *am_heap_malloc_small(am_heap_t *heap, size_t size) {
-  size_t cls = am_size_class(size);
-  am_slab_t *slab = heap->current[cls];
-  am_block_t *b = slab->free;
-  if (am_likely(b != NULL)) return am_slab_pop(heap, slab, b, cls);
-  return am_heap_malloc_miss(heap, size);
-}
 
 /* A large allocation is a slow path of the calling thread's heap too: it ticks (heap.c
  * _am_heap_tick), so that a thread that allocates only large blocks after freeing small ones
@@ -101,7 +93,7 @@ static am_noinline void am_large_tick(void) {
 static AM_API_TEXT am_noinline void *am_malloc_above_table(size_t req, size_t zero) {
   am_ensure_init();
   if (req <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD)) {
-    void *p = am_heap_malloc_small(am_heap_get(), req);
+    void *p = am_heap_malloc_class(am_heap_get(), am_size_class(req));
     if (zero != 0 && p != NULL) memset(p, 0, zero);
     return p;
   }
@@ -117,14 +109,15 @@ static AM_API_TEXT am_noinline void *am_malloc_above_table(size_t req, size_t ze
  * 8-byte index the compiler folds the shift and the scaled address into an and and an add, one
  * instruction more. direct[] holds pointers to current[], not copies of it, so that the slow
  * paths, which change current[], need not keep copies equal: copies saved the fast path one
- * load and cost a program that churns slabs 20 instructions per pair.) `sampled` is a constant:
- * true for malloc; false for am_heap_malloc on a first-class heap, which is never sampled (its
- * countdown, armed to AM_PROF_NEVER, still counts its allocations, without the branch). */
+ * load and cost a program that churns slabs 20 instructions per pair.) `user` is a constant:
+ * false for malloc (current from direct[]); true for am_heap_malloc on a first-class heap
+ * (current from its dense[] table, heapapi.c), which is never sampled (its countdown, armed to
+ * AM_PROF_NEVER, still counts its allocations, without the branch) and whose slow path looks
+ * the class up with the dense classes. */
 #define AM_LEFT_FROM_CURRENT (offsetof(am_heap_t, sample_left) - offsetof(am_heap_t, current))
 _Static_assert(sizeof(((am_heap_t *)0)->current[0]) == sizeof(((am_heap_t *)0)->sample_left[0]),
                "a class's countdown lies AM_LEFT_FROM_CURRENT bytes after its current[] entry");
-am_inline void *am_heap_malloc_current(am_heap_t *heap, am_slab_t **current, size_t size, bool sampled,
-                                       bool dense) {
+am_inline void *am_heap_malloc_current(am_heap_t *heap, am_slab_t **current, size_t size, bool user) {
   am_slab_t *slab = *current;
   am_block_t *b = slab->free;
   if (am_likely(b != NULL)) {
@@ -134,21 +127,22 @@ am_inline void *am_heap_malloc_current(am_heap_t *heap, am_slab_t **current, siz
      * return register (before it, the compiler spent a move on it); the sampled path puts the
      * block back. */
     int64_t *left = (int64_t *)((uint8_t *)current + AM_LEFT_FROM_CURRENT);
-    if (!sampled) --*left;
+    if (user) --*left;
     else if (am_unlikely(--*left < 0)) return _am_prof_malloc_taken(heap, current, p);
     return p;
   }
-  return dense ? am_heap_malloc_miss_dense(heap, size) : am_heap_malloc_miss(heap, size);
+  return user ? am_heap_malloc_miss_dense(heap, size) : am_heap_malloc_miss(heap, size);
 }
 
-am_inline void *am_heap_malloc_direct(am_heap_t *heap, size_t size, bool sampled) {
+/* malloc's: the direct[] entry of the size. */
+am_inline void *am_heap_malloc_direct(am_heap_t *heap, size_t size) {
   size_t i = (size + 15) >> 4;
-  return am_heap_malloc_current(heap, heap->direct[i], i * 16, sampled, false);   /* (the same class as size) */
+  return am_heap_malloc_current(heap, heap->direct[i], i * 16, false);   /* (the same class as size) */
 }
 
 AM_EXPORT void *am_malloc(size_t size) {
   size = am_request(size);
-  if (am_likely(size <= AM_TABLE_MAX)) return am_heap_malloc_direct(am_heap_get(), size, true);
+  if (am_likely(size <= AM_TABLE_MAX)) return am_heap_malloc_direct(am_heap_get(), size);
   return am_malloc_above_table(size, 0);
 }
 
@@ -160,7 +154,7 @@ AM_EXPORT void *am_calloc(size_t count, size_t size) {
   }
   size_t req = am_request(total);
   if (am_likely(req <= AM_TABLE_MAX)) {
-    void *p = am_heap_malloc_direct(am_heap_get(), req, true);
+    void *p = am_heap_malloc_direct(am_heap_get(), req);
     if (am_likely(p != NULL)) memset(p, 0, total);
     return p;
   }
@@ -580,10 +574,8 @@ static AM_API_TEXT am_noinline void *am_malloc_aligned(size_t align, size_t size
   am_ensure_init();
   size_t req = am_request(size);
   if (align <= AM_CLASS_ALIGN_MAX && req <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD)) {
-    for (size_t cls = am_size_class(req < align ? align : req); cls < AM_CLASS_COUNT; cls++) {
-      if ((am_class_size[cls] & (align - 1)) == 0)
-        return am_heap_malloc_small(am_heap_get(), am_class_size[cls]);
-    }
+    size_t cls = am_size_class_aligned(req, align);
+    if (cls < AM_DENSE_FIRST) return am_heap_malloc_class(am_heap_get(), cls);
   }
   am_large_tick();
   return am_prof_large_hook(_am_large_alloc(req, align, false));

@@ -151,18 +151,11 @@ static AM_API_TEXT am_noinline void *am_heap_alloc(am_heap_t *heap, size_t size,
   size_t req = am_request(size);
   void *p = NULL;
   if (req <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD) && align <= AM_CLASS_ALIGN_MAX) {
-    if (align == 0 && heap->kind == AM_HEAP_USER) {
-      p = am_heap_malloc_class(heap, am_size_class_dense(req));
-    } else if (align <= 16) {
-      p = am_heap_malloc_small(heap, req);
-    } else {
-      for (size_t cls = am_size_class(req < align ? align : req); cls < AM_CLASS_COUNT; cls++) {
-        if ((am_class_size[cls] & (align - 1)) == 0) {
-          p = am_heap_malloc_small(heap, am_class_size[cls]);
-          break;
-        }
-      }
-    }
+    size_t cls;
+    if (align == 0 && heap->kind == AM_HEAP_USER) cls = am_size_class_dense(req);
+    else if (align <= 16) cls = am_size_class(req);
+    else cls = am_size_class_aligned(req, align);   /* (AM_DENSE_FIRST: none) */
+    if (align <= 16 || cls < AM_DENSE_FIRST) p = am_heap_malloc_class(heap, cls);
     if (p != NULL && zero) memset(p, 0, size);
     if (p != NULL || req <= (size_t)am_option(AM_OPTION_LARGE_THRESHOLD)) return p;
   }
@@ -192,12 +185,13 @@ static AM_API_TEXT am_noinline void *am_heap_malloc_checked(am_heap_t *heap, siz
 
 /* The fast path: the heap this thread used last, checked then and not deleted since
  * (internal.h am_tls_user), and a request of up to AM_TABLE_MAX bytes take malloc's own fast
- * path on the heap, without the sampling test (alloc.c am_heap_malloc_direct); everything else,
- * the checks and their messages included, am_heap_malloc_checked. */
+ * path on the heap, through its dense[] table and without the sampling test (alloc.c
+ * am_heap_malloc_current); everything else, the checks and their messages included,
+ * am_heap_malloc_checked. */
 AM_EXPORT void *am_heap_malloc(am_heap_t *heap, size_t size) {
   if (!AM_VALGRIND && am_likely(heap == am_tls_user)) {
     size_t req = am_request(size);
-    if (am_likely(req <= AM_TABLE_MAX)) return am_heap_malloc_current(heap, heap->dense[(req + 7) >> 3], req, false, true);
+    if (am_likely(req <= AM_TABLE_MAX)) return am_heap_malloc_current(heap, heap->dense[(req + 7) >> 3], req, true);
   }
   return am_heap_malloc_checked(heap, size);
 }

@@ -102,6 +102,15 @@ am_inline size_t am_size_class_dense(size_t size) {
   return size <= AM_DENSE_MAX ? am_class_of_dense[(size + 7) >> 3] : am_size_class(size);
 }
 
+/* The first class of at least `req` and `align` bytes whose size is a multiple of `align` (a
+ * power of two, 16 < align <= AM_CLASS_ALIGN_MAX; req <= AM_MEDIUM_MAX): its blocks are that
+ * aligned (slabs start on pages). AM_DENSE_FIRST when no class is (the dense ones never are). */
+am_inline size_t am_size_class_aligned(size_t req, size_t align) {
+  size_t cls = am_size_class(req < align ? align : req);
+  while (cls < AM_DENSE_FIRST && (am_class_size[cls] & (align - 1)) != 0) cls++;
+  return cls;
+}
+
 /* ---- segment.c --------------------------------------------------------------------------- */
 am_inline am_segment_t *am_ptr_segment(const void *p) {
   /* p - 1: a block that starts exactly on a segment boundary (a large block aligned to 4 MiB
@@ -464,7 +473,7 @@ am_inline void *am_prof_large_hook(void *p) {
 }
 
 /* Pops block b of `slab` (heap->current[cls]) on a slow path, counting it down to the next
- * sample like the fast path (alloc.c am_heap_malloc_direct). */
+ * sample like the fast path (alloc.c am_heap_malloc_current). */
 am_inline void *am_slab_pop(am_heap_t *heap, am_slab_t *slab, am_block_t *b, size_t cls) {
   if (am_unlikely(--heap->sample_left[cls] < 0)) return _am_prof_malloc_small(heap, &heap->current[cls]);
   return am_slab_take(heap, slab, b);

@@ -125,7 +125,7 @@ static double am_prof_scale(double avg, double period) {
 static void am_prof_arm(am_heap_t *heap, size_t cls, long period) {
   int64_t gap = AM_PROF_OFF_GAP;
   /* first-class heaps: never sampled; am_heap_malloc counts their countdown down without a test
-   * (alloc.c am_heap_malloc_direct) */
+   * (alloc.c am_heap_malloc_current) */
   if (heap->kind == AM_HEAP_USER) gap = AM_PROF_NEVER;
   else if (period > 0) {
     double g = am_prof_draw((double)period) / (double)am_class_size[cls];
@@ -416,7 +416,7 @@ static AM_API_TEXT am_noinline void am_prof_sample_in_place(am_slab_t *slab, voi
   am_slab_set_prof_flag(slab, true);
 }
 
-/* malloc's countdown of class `*current` went below 0 (alloc.c am_heap_malloc_direct, internal.h
+/* malloc's countdown of class `*current` went below 0 (alloc.c am_heap_malloc_current, internal.h
  * am_slab_pop): re-arm it, and serve the request from the profiler's heap when sampling is on,
  * else from the heap's current slab (or the slow path, when it has no free block). A medium
  * class is served from the heap and, when sampling is on, sampled in place. */
@@ -444,7 +444,7 @@ AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_malloc_small(am_heap_t *heap,
 }
 
 /* The same, from malloc's direct path, which popped block p of the current slab before it
- * counted down (alloc.c am_heap_malloc_direct): when the profiler's heap serves the request, p
+ * counted down (alloc.c am_heap_malloc_current): when the profiler's heap serves the request, p
  * goes back on its slab's free list as it was (the pop undone). */
 AM_INTERNAL AM_API_TEXT am_noinline void *_am_prof_malloc_taken(am_heap_t *heap, am_slab_t **current, void *p) {
   size_t cls = (size_t)(current - heap->current);
