@@ -13,7 +13,8 @@
  *   adaptive relax    after a regret (the maximum set to 200 ms), memory freed and not wanted
  *                     again within the window: the next timed purge halves the delay.
  *   adaptive heaploop a request loop: a first-class heap per round, 10 MiB of 48-byte blocks
- *                     taken over at least 80 ms (longer than the base delay: the last segment
+ *                     and 16-80-byte ones (the request benchmark's nodes and strings) taken
+ *                     over at least 80 ms (longer than the base delay: the last segment
  *                     is reached after it), then destroyed. From the third round on, a round
  *                     faults in under a tenth of the pages the first did (the destroyed
  *                     heap's memory is kept for the next one), and after the last round the
@@ -165,8 +166,8 @@ static void test_relax(void) {
   am_free(blocks);
 }
 
-/* One request: a heap, 10 MiB of 48-byte blocks in 40 steps 2 ms apart, destroyed. Returns
- * its page faults. */
+/* One request: a heap, 10 MiB of 48-byte and 16-80-byte blocks in 40 steps 2 ms apart,
+ * destroyed. Returns its page faults. */
 static long heap_round(void) {
   long f0 = minflt();
   am_heap_t *h = am_heap_new();
