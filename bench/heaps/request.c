@@ -215,6 +215,7 @@ int main(int argc, char **argv) {
   node_t **stack = calloc(n + 1, sizeof(node_t *));
   uint64_t sum = 0;
 #if defined(ALLOC_PAIR)
+  /* (here build[] holds amalloc's request times, build and teardown, and tear[] mimalloc's) */
   double *side[2] = {build, tear}, *ratio = calloc(requests, sizeof(double));
   for (size_t r = 0; r < requests; r++) {
     uint64_t state = rng_state, sums[2] = {0, 0}, next = 0;

@@ -18,8 +18,8 @@
 # the runs of its per-pair ratio mimalloc / amalloc is the steadier figure on a machine whose
 # speed swings between runs. Its `free` mode pairs am_malloc/am_free with mi_malloc/mi_free the
 # same way (the per-object baseline).
-# Columns: amalloc-free, amalloc-heap, mimalloc-heap, mimalloc-free, jemalloc-arena,
-# jemalloc-free, glibc-free. Results also go to BUILD/bench-heaps/results.tsv.
+# Columns: amalloc-free, amalloc-heap, mimalloc-heap, mimalloc-free, pair-heap, pair-free,
+# jemalloc-arena, jemalloc-free, glibc-free. Results also go to BUILD/bench-heaps/results.tsv.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 runs=5
